@@ -1,0 +1,168 @@
+//! CPU backend: tiled evaluation on rayon threads.
+//!
+//! The M × N problem is cut into work items: a block of output rows against a
+//! chunk of the reduced index. Each item folds its chunk, tile by tile, into
+//! fresh monoid states; the calling thread merges the items' states in a fixed
+//! order. Items are processed in rounds (a few per thread); between rounds the
+//! calling thread asks whether the user interrupted. Block and chunk sizes
+//! depend on the problem only, never on the thread count, so every thread
+//! count gives bit-identical results. Memory: the monoid states of the output
+//! rows plus one scratch buffer per item — never an M × N buffer.
+
+pub mod program;
+
+use std::ops::Range;
+use std::sync::{Arc, Mutex};
+
+use rayon::prelude::*;
+
+use crate::error::{Error, Result};
+use crate::reduction::{Monoid, Tile};
+use crate::Real;
+pub use program::{Data, Program};
+
+/// Output rows per work item.
+const BLOCK_ROWS: usize = 32;
+/// Elementary operations per work item (rows × reduced indices × cost per pair).
+const ITEM_WORK: usize = 1 << 22;
+/// Work items per thread in a round between interrupt checks.
+const ITEMS_PER_THREAD_PER_ROUND: usize = 8;
+
+/// Monoid states of `rows` output rows: values then indices, row-major.
+pub struct States<T> {
+    pub values: Vec<T>,
+    pub indices: Vec<usize>,
+    pub value_len: usize,
+    pub index_len: usize,
+}
+
+impl<T: Real> States<T> {
+    fn new(monoid: &Monoid, rows: usize) -> States<T> {
+        let (value_len, index_len) = monoid.state_len();
+        let mut s = States {
+            values: vec![T::zero(); rows * value_len],
+            indices: vec![0; rows * index_len],
+            value_len,
+            index_len,
+        };
+        for r in 0..rows {
+            let (v, k) = s.row_mut(r);
+            monoid.init(v, k);
+        }
+        s
+    }
+
+    fn row_mut(&mut self, r: usize) -> (&mut [T], &mut [usize]) {
+        (
+            &mut self.values[r * self.value_len..(r + 1) * self.value_len],
+            &mut self.indices[r * self.index_len..(r + 1) * self.index_len],
+        )
+    }
+
+    fn row(&self, r: usize) -> (&[T], &[usize]) {
+        (
+            &self.values[r * self.value_len..(r + 1) * self.value_len],
+            &self.indices[r * self.index_len..(r + 1) * self.index_len],
+        )
+    }
+}
+
+/// Reduces the formula compiled in `program` for `rows` output rows over
+/// `inner` reduced indices. `interrupted` is called on the calling thread
+/// between rounds; returning true stops with [`Error::Interrupted`].
+#[allow(clippy::too_many_arguments)]
+pub fn reduce<T: Real>(
+    program: &Program,
+    monoid: &Monoid,
+    inputs: &[Data<'_, T>],
+    rows: usize,
+    inner: usize,
+    threads: usize,
+    interrupted: &mut dyn FnMut() -> bool,
+) -> Result<States<T>> {
+    let mut states = States::new(monoid, rows);
+    let block_rows = BLOCK_ROWS.min(rows.max(1));
+    let tile = program.tile;
+    let chunk = (ITEM_WORK / (block_rows * program.cost_per_pair)).max(tile).div_ceil(tile) * tile;
+    let chunk = chunk.min(inner.max(1));
+    let items: Vec<(Range<usize>, Range<usize>)> = (0..rows)
+        .step_by(block_rows)
+        .flat_map(|r0| {
+            let r = r0..(r0 + block_rows).min(rows);
+            (0..inner.max(1)).step_by(chunk).map(move |c0| (r.clone(), c0..(c0 + chunk).min(inner)))
+        })
+        .collect();
+    let pool = thread_pool(threads)?;
+    let round = pool.current_num_threads() * ITEMS_PER_THREAD_PER_ROUND;
+    for batch in items.chunks(round) {
+        let partials: Vec<States<T>> =
+            pool.install(|| batch.par_iter().map(|(r, c)| run_item(program, monoid, inputs, r.clone(), c.clone())).collect());
+        for ((r, _), partial) in batch.iter().zip(&partials) {
+            for (local, row) in r.clone().enumerate() {
+                let (ov, ok) = partial.row(local);
+                let (v, k) = states.row_mut(row);
+                monoid.merge(v, k, ov, ok);
+            }
+        }
+        if interrupted() {
+            return Err(Error::Interrupted);
+        }
+    }
+    Ok(states)
+}
+
+/// Folds reduced indices `cols` into fresh states for output rows `rows`.
+fn run_item<T: Real>(
+    program: &Program,
+    monoid: &Monoid,
+    inputs: &[Data<'_, T>],
+    rows: Range<usize>,
+    cols: Range<usize>,
+) -> States<T> {
+    let mut states = States::new(monoid, rows.len());
+    let mut scratch = vec![T::zero(); program.scratch_len];
+    program.run_fixed(&mut scratch, inputs);
+    let mut start = cols.start;
+    while start < cols.end {
+        let len = program.tile.min(cols.end - start);
+        program.run_inner(&mut scratch, inputs, start, len);
+        for (local, row) in rows.clone().enumerate() {
+            program.run_row(&mut scratch, inputs, row, start, len);
+            let tile = Tile {
+                f: &scratch[program.roots[0].offset..],
+                g: program.roots.get(1).map(|g| &scratch[g.offset..]),
+                stride: program.tile,
+                len,
+                start,
+            };
+            let (v, k) = states.row_mut(local);
+            monoid.push(v, k, &tile);
+        }
+        start += len;
+    }
+    states
+}
+
+/// One rayon pool per thread count, built once and kept (building a pool
+/// spawns threads: too slow to repeat on every call).
+fn thread_pool(threads: usize) -> Result<Arc<rayon::ThreadPool>> {
+    static POOLS: Mutex<Vec<(usize, Arc<rayon::ThreadPool>)>> = Mutex::new(Vec::new());
+    let threads = if threads == 0 { default_threads() } else { threads };
+    let mut pools = POOLS.lock().map_err(|_| Error::Internal("thread pool registry poisoned".into()))?;
+    if let Some((_, p)) = pools.iter().find(|(n, _)| *n == threads) {
+        return Ok(p.clone());
+    }
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|i| format!("keopsr-{i}"))
+        .build()
+        .map_err(|e| Error::Internal(format!("cannot start {threads} threads: {e}")))?;
+    let pool = Arc::new(pool);
+    pools.push((threads, pool.clone()));
+    Ok(pool)
+}
+
+/// Number of threads used when none is requested: the available cores.
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}

@@ -1,0 +1,247 @@
+//! A formula graph compiled into a register program for tiled evaluation.
+//!
+//! Every node gets a slot in one scratch buffer. A node that depends on the
+//! reduced ("inner") index is *wide*: it holds one value per position of the
+//! current tile, component-major (`slot[c * tile + t]`). Other nodes are
+//! *narrow*: one value per component. Instructions are grouped by what they
+//! depend on, so that each is computed as rarely as possible:
+//! - `fixed`: constants and parameters, once per work item;
+//! - `outer`: depends on the output row only, once per row (and tile);
+//! - `inner`: depends on the reduced index only, once per tile, shared by all
+//!   rows of the work item;
+//! - `mixed`: depends on both, once per row and tile.
+
+use crate::formula::{Axis, Cat, Graph, NodeId};
+use crate::ops::arith::Operand;
+use crate::ops::{math, vector, Binary, Op, Unary};
+use crate::Real;
+
+/// Where a node's values live in the scratch buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Slot {
+    pub offset: usize,
+    pub dim: usize,
+    pub wide: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Load(usize, Cat),
+    Const(f64),
+    Unary(Unary),
+    Binary(Binary),
+    Pow(i32),
+    Sum,
+    /// Copies a narrow value across the tile (a root that is constant in j).
+    Broadcast,
+}
+
+#[derive(Debug, Clone)]
+struct Instr {
+    kind: Kind,
+    out: Slot,
+    args: Vec<Slot>,
+}
+
+/// Column-major data of one variable (`nrow` points, component c of point p
+/// at `values[c * nrow + p]`), in the evaluation precision.
+#[derive(Debug, Clone, Copy)]
+pub struct Data<'a, T> {
+    pub values: &'a [T],
+    pub nrow: usize,
+}
+
+/// What loads read: the inputs by position, the current output row and the
+/// first reduced index of the current tile.
+struct Position<'a, 'b, T> {
+    inputs: &'b [Data<'a, T>],
+    row: usize,
+    start: usize,
+    len: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct Program {
+    fixed: Vec<Instr>,
+    outer: Vec<Instr>,
+    inner: Vec<Instr>,
+    mixed: Vec<Instr>,
+    pub roots: Vec<Slot>,
+    pub scratch_len: usize,
+    /// Number of reduced indices per tile.
+    pub tile: usize,
+    /// Wide values computed per (row, reduced index) pair: a cost estimate.
+    pub cost_per_pair: usize,
+}
+
+/// Scratch budget (in values) that the tile size is fitted to: wide slots of
+/// a tile stay in the L1/L2 caches whatever the formula's dimensions.
+const SCRATCH_BUDGET: usize = 8192;
+const MIN_TILE: usize = 16;
+const MAX_TILE: usize = 256;
+
+impl Program {
+    pub fn compile(graph: &Graph, roots: &[NodeId], axis: Axis) -> Program {
+        let inner_bit = axis.inner().dep_bit();
+        let outer_bit = axis.outer().dep_bit();
+        let mut live = vec![false; graph.len()];
+        for &r in roots {
+            live[r] = true;
+        }
+        for id in (0..graph.len()).rev() {
+            if live[id] {
+                for &a in &graph.node(id).args {
+                    live[a] = true;
+                }
+            }
+        }
+        let wide = |id: NodeId| graph.deps(id) & inner_bit != 0;
+        let wide_dims: usize = (0..graph.len()).filter(|&id| live[id] && wide(id)).map(|id| graph.dim(id)).sum();
+        let narrow_roots: usize = roots.iter().filter(|&&r| !wide(r)).map(|&r| graph.dim(r)).sum();
+        let per_tile = wide_dims + narrow_roots;
+        let tile = (SCRATCH_BUDGET / per_tile.max(1)).clamp(MIN_TILE, MAX_TILE) / 8 * 8;
+
+        let mut offset = 0;
+        let mut slots: Vec<Option<Slot>> = vec![None; graph.len()];
+        let mut program = Program {
+            fixed: vec![],
+            outer: vec![],
+            inner: vec![],
+            mixed: vec![],
+            roots: vec![],
+            scratch_len: 0,
+            tile,
+            cost_per_pair: 0,
+        };
+        let mut alloc = |dim: usize, wide: bool| {
+            let slot = Slot { offset, dim, wide };
+            offset += if wide { dim * tile } else { dim };
+            slot
+        };
+        for id in (0..graph.len()).filter(|&id| live[id]) {
+            let node = graph.node(id);
+            let out = alloc(node.dim, wide(id));
+            slots[id] = Some(out);
+            let args: Vec<Slot> = node.args.iter().map(|&a| slots[a].expect("children precede parents")).collect();
+            let kind = match node.op {
+                Op::Var(pos) => Kind::Load(pos, graph.var_info(pos).map_or(Cat::P, |v| v.cat)),
+                Op::Const(bits) => Kind::Const(f64::from_bits(bits)),
+                Op::Unary(u) => Kind::Unary(u),
+                Op::Binary(b) => Kind::Binary(b),
+                Op::Pow(n) => Kind::Pow(n),
+                Op::Sum => Kind::Sum,
+            };
+            let instr = Instr { kind, out, args };
+            let deps = graph.deps(id);
+            match (deps & outer_bit != 0, deps & inner_bit != 0) {
+                (false, false) => program.fixed.push(instr),
+                (true, false) => program.outer.push(instr),
+                (false, true) => program.inner.push(instr),
+                (true, true) => {
+                    program.cost_per_pair += node.dim;
+                    program.mixed.push(instr)
+                }
+            }
+        }
+        for &r in roots {
+            let slot = slots[r].expect("roots are live");
+            let slot = if slot.wide {
+                slot
+            } else {
+                let out = alloc(slot.dim, true);
+                program.mixed.push(Instr { kind: Kind::Broadcast, out, args: vec![slot] });
+                out
+            };
+            program.roots.push(slot);
+        }
+        program.cost_per_pair += 1;
+        program.scratch_len = offset;
+        program
+    }
+
+    /// Runs the constants and parameters.
+    pub fn run_fixed<T: Real>(&self, s: &mut [T], inputs: &[Data<'_, T>]) {
+        self.run(&self.fixed, s, &Position { inputs, row: 0, start: 0, len: 0 });
+    }
+
+    /// Runs what depends on the reduced index only, for the tile at `start`.
+    pub fn run_inner<T: Real>(&self, s: &mut [T], inputs: &[Data<'_, T>], start: usize, len: usize) {
+        self.run(&self.inner, s, &Position { inputs, row: 0, start, len });
+    }
+
+    /// Runs what depends on the output row `row` (for the current tile).
+    pub fn run_row<T: Real>(&self, s: &mut [T], inputs: &[Data<'_, T>], row: usize, start: usize, len: usize) {
+        let at = Position { inputs, row, start, len };
+        self.run(&self.outer, s, &at);
+        self.run(&self.mixed, s, &at);
+    }
+
+    fn run<T: Real>(&self, instrs: &[Instr], s: &mut [T], at: &Position<'_, '_, T>) {
+        for instr in instrs {
+            self.exec(instr, s, at);
+        }
+    }
+
+    fn exec<T: Real>(&self, instr: &Instr, s: &mut [T], at: &Position<'_, '_, T>) {
+        let tile = self.tile;
+        let out = instr.out;
+        let (n, stride) = if out.wide { (at.len, tile) } else { (1, 1) };
+        // Arguments always sit before the output in the scratch buffer.
+        let (args, rest) = s.split_at_mut(out.offset);
+        let dst = &mut rest[..out.dim * stride];
+        let run_of = |slot: &Slot, c: usize| -> &[T] {
+            let c = if slot.dim == 1 { 0 } else { c };
+            let w = if slot.wide { tile } else { 1 };
+            &args[slot.offset + c * w..slot.offset + c * w + if slot.wide { n } else { 1 }]
+        };
+        match instr.kind {
+            Kind::Load(pos, cat) => {
+                let data = &at.inputs[pos];
+                for c in 0..out.dim {
+                    let column = &data.values[c * data.nrow..(c + 1) * data.nrow];
+                    match cat {
+                        Cat::P => dst[c] = data.values[c],
+                        _ if out.wide => dst[c * tile..c * tile + n].copy_from_slice(&column[at.start..at.start + n]),
+                        _ => dst[c] = column[at.row],
+                    }
+                }
+            }
+            Kind::Const(v) => dst[0] = T::from_double(v),
+            Kind::Unary(u) => {
+                for c in 0..out.dim {
+                    u.map(run_of(&instr.args[0], c), &mut dst[c * stride..c * stride + n]);
+                }
+            }
+            Kind::Pow(p) => {
+                for c in 0..out.dim {
+                    math::pow_map(p, run_of(&instr.args[0], c), &mut dst[c * stride..c * stride + n]);
+                }
+            }
+            Kind::Binary(b) => {
+                let operand = |slot: &Slot, c: usize| {
+                    let xs = run_of(slot, c);
+                    if slot.wide {
+                        Operand::Run(xs)
+                    } else {
+                        Operand::Scalar(xs[0])
+                    }
+                };
+                for c in 0..out.dim {
+                    let (x, y) = (operand(&instr.args[0], c), operand(&instr.args[1], c));
+                    b.map(x, y, &mut dst[c * stride..c * stride + n]);
+                }
+            }
+            Kind::Sum => {
+                let a = instr.args[0];
+                let w = if a.wide { tile } else { 1 };
+                vector::sum_components(&args[a.offset..], a.dim, w, n, dst);
+            }
+            Kind::Broadcast => {
+                for c in 0..out.dim {
+                    let v = run_of(&instr.args[0], c)[0];
+                    dst[c * tile..c * tile + n].fill(v);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,321 @@
+//! Recursive-descent parser for the KeOps formula syntax. It only builds a
+//! syntax tree; names, arities and dimensions are checked when the tree is
+//! lowered into a [`Graph`](super::Graph).
+//!
+//! Grammar (precedence from loose to tight, as in Python, whose expressions
+//! KeOps formula strings are):
+//! ```text
+//! expr    := sum ('|' sum)*
+//! sum     := product (('+' | '-') product)*
+//! product := unary (('*' | '/') unary)*
+//! unary   := '-' unary | primary
+//! primary := number | name | name '(' [expr (',' expr)*] ')' | '(' expr ')'
+//! alias   := name '=' expr          (argument declarations such as "x = Vi(3)")
+//! ```
+
+use crate::error::{Error, Result};
+
+/// Syntax tree with the 1-based column of each node, for error messages.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Ast {
+    Number { value: f64, column: usize },
+    Name { name: String, column: usize },
+    Call { name: String, args: Vec<Ast>, column: usize },
+    Neg { arg: Box<Ast>, column: usize },
+    Binary { op: char, lhs: Box<Ast>, rhs: Box<Ast>, column: usize },
+}
+
+impl Ast {
+    pub fn column(&self) -> usize {
+        match self {
+            Ast::Number { column, .. }
+            | Ast::Name { column, .. }
+            | Ast::Call { column, .. }
+            | Ast::Neg { column, .. }
+            | Ast::Binary { column, .. } => *column,
+        }
+    }
+
+    /// The value of an integer literal (possibly negated), if this is one.
+    pub fn as_integer(&self) -> Option<i64> {
+        match self {
+            Ast::Number { value, .. } if value.fract() == 0.0 && value.abs() < 9.0e15 => {
+                Some(*value as i64)
+            }
+            Ast::Neg { arg, .. } => arg.as_integer().map(|v| -v),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Token {
+    Number(f64),
+    Name(String),
+    Punct(char),
+    End,
+}
+
+struct Parser<'a> {
+    text: &'a str,
+    tokens: Vec<(Token, usize)>,
+    pos: usize,
+}
+
+/// Parses a formula expression (the whole string must be consumed).
+pub fn parse_expression(text: &str) -> Result<Ast> {
+    let mut p = Parser::new(text)?;
+    let ast = p.expr()?;
+    p.expect_end()?;
+    Ok(ast)
+}
+
+/// Parses an argument declaration `name = expr`.
+pub fn parse_alias(text: &str) -> Result<(String, Ast)> {
+    let mut p = Parser::new(text)?;
+    let name = match p.next() {
+        (Token::Name(n), _) => n,
+        (_, col) => return Err(p.error(col, "expected a variable name, as in \"x = Vi(3)\"")),
+    };
+    match p.next() {
+        (Token::Punct('='), _) => {}
+        (_, col) => return Err(p.error(col, "expected '=' after the variable name")),
+    }
+    let ast = p.expr()?;
+    p.expect_end()?;
+    Ok((name, ast))
+}
+
+impl<'a> Parser<'a> {
+    fn new(text: &'a str) -> Result<Self> {
+        let tokens = tokenize(text)?;
+        Ok(Parser { text, tokens, pos: 0 })
+    }
+
+    fn error(&self, column: usize, message: &str) -> Error {
+        syntax_error(self.text, column, message)
+    }
+
+    fn peek(&self) -> &Token {
+        &self.tokens[self.pos].0
+    }
+
+    fn next(&mut self) -> (Token, usize) {
+        let t = self.tokens[self.pos].clone();
+        if self.pos + 1 < self.tokens.len() {
+            self.pos += 1;
+        }
+        t
+    }
+
+    fn expect_end(&mut self) -> Result<()> {
+        match self.next() {
+            (Token::End, _) => Ok(()),
+            (t, col) => Err(self.error(col, &format!("unexpected {} after the end of the expression", describe(&t)))),
+        }
+    }
+
+    fn expr(&mut self) -> Result<Ast> {
+        self.binary_level(0)
+    }
+
+    /// Left-associative binary operators, one precedence level at a time.
+    fn binary_level(&mut self, level: usize) -> Result<Ast> {
+        const LEVELS: [&[char]; 3] = [&['|'], &['+', '-'], &['*', '/']];
+        if level == LEVELS.len() {
+            return self.unary();
+        }
+        let mut lhs = self.binary_level(level + 1)?;
+        while let Token::Punct(c) = *self.peek() {
+            if !LEVELS[level].contains(&c) {
+                break;
+            }
+            let (_, column) = self.next();
+            let rhs = self.binary_level(level + 1)?;
+            lhs = Ast::Binary { op: c, lhs: Box::new(lhs), rhs: Box::new(rhs), column };
+        }
+        Ok(lhs)
+    }
+
+    fn unary(&mut self) -> Result<Ast> {
+        if *self.peek() == Token::Punct('-') {
+            let (_, column) = self.next();
+            let arg = self.unary()?;
+            return Ok(Ast::Neg { arg: Box::new(arg), column });
+        }
+        if *self.peek() == Token::Punct('+') {
+            self.next();
+            return self.unary();
+        }
+        self.primary()
+    }
+
+    fn primary(&mut self) -> Result<Ast> {
+        match self.next() {
+            (Token::Number(value), column) => Ok(Ast::Number { value, column }),
+            (Token::Punct('('), _) => {
+                let inner = self.expr()?;
+                match self.next() {
+                    (Token::Punct(')'), _) => Ok(inner),
+                    (t, col) => Err(self.error(col, &format!("expected ')' but found {}", describe(&t)))),
+                }
+            }
+            (Token::Name(name), column) => {
+                if *self.peek() != Token::Punct('(') {
+                    return Ok(Ast::Name { name, column });
+                }
+                self.next();
+                let mut args = Vec::new();
+                if *self.peek() == Token::Punct(')') {
+                    self.next();
+                    return Ok(Ast::Call { name, args, column });
+                }
+                loop {
+                    args.push(self.expr()?);
+                    match self.next() {
+                        (Token::Punct(','), _) => continue,
+                        (Token::Punct(')'), _) => break,
+                        (t, col) => {
+                            return Err(self.error(
+                                col,
+                                &format!("expected ',' or ')' in the arguments of {name} but found {}", describe(&t)),
+                            ))
+                        }
+                    }
+                }
+                Ok(Ast::Call { name, args, column })
+            }
+            (t, col) => Err(self.error(col, &format!("expected a number, a name or '(' but found {}", describe(&t)))),
+        }
+    }
+}
+
+fn describe(t: &Token) -> String {
+    match t {
+        Token::Number(v) => format!("the number {v}"),
+        Token::Name(n) => format!("the name '{n}'"),
+        Token::Punct(c) => format!("'{c}'"),
+        Token::End => "the end of the formula".to_string(),
+    }
+}
+
+pub(crate) fn syntax_error(text: &str, column: usize, message: &str) -> Error {
+    Error::Syntax {
+        formula: text.to_string(),
+        column,
+        caret: format!("{}^", " ".repeat(column.saturating_sub(1))),
+        message: message.to_string(),
+    }
+}
+
+fn tokenize(text: &str) -> Result<Vec<(Token, usize)>> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut tokens = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        let column = i + 1;
+        if c.is_whitespace() {
+            i += 1;
+        } else if c.is_ascii_digit() || (c == '.' && chars.get(i + 1).is_some_and(|d| d.is_ascii_digit())) {
+            let start = i;
+            while i < chars.len() && (chars[i].is_ascii_digit() || chars[i] == '.') {
+                i += 1;
+            }
+            // Exponent: e, E, optionally signed, followed by digits.
+            if i < chars.len() && (chars[i] == 'e' || chars[i] == 'E') {
+                let mut k = i + 1;
+                if k < chars.len() && (chars[k] == '+' || chars[k] == '-') {
+                    k += 1;
+                }
+                if k < chars.len() && chars[k].is_ascii_digit() {
+                    i = k;
+                    while i < chars.len() && chars[i].is_ascii_digit() {
+                        i += 1;
+                    }
+                }
+            }
+            let literal: String = chars[start..i].iter().collect();
+            let value: f64 = literal
+                .parse()
+                .map_err(|_| syntax_error(text, column, &format!("invalid number '{literal}'")))?;
+            tokens.push((Token::Number(value), column));
+        } else if c.is_alphabetic() || c == '_' {
+            let start = i;
+            while i < chars.len() && (chars[i].is_alphanumeric() || chars[i] == '_' || chars[i] == '.') {
+                i += 1;
+            }
+            tokens.push((Token::Name(chars[start..i].iter().collect()), column));
+        } else if "()+-*/|,=".contains(c) {
+            tokens.push((Token::Punct(c), column));
+            i += 1;
+        } else {
+            return Err(syntax_error(text, column, &format!("unexpected character '{c}'")));
+        }
+    }
+    tokens.push((Token::End, chars.len() + 1));
+    Ok(tokens)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn show(a: &Ast) -> String {
+        match a {
+            Ast::Number { value, .. } => format!("{value}"),
+            Ast::Name { name, .. } => name.clone(),
+            Ast::Call { name, args, .. } => {
+                format!("{name}({})", args.iter().map(show).collect::<Vec<_>>().join(","))
+            }
+            Ast::Neg { arg, .. } => format!("(-{})", show(arg)),
+            Ast::Binary { op, lhs, rhs, .. } => format!("({}{op}{})", show(lhs), show(rhs)),
+        }
+    }
+
+    #[test]
+    fn precedence_and_associativity() {
+        let cases = [
+            ("a+b*c", "(a+(b*c))"),
+            ("a-b-c", "((a-b)-c)"),
+            ("a/b/c", "((a/b)/c)"),
+            ("-a*b", "((-a)*b)"),
+            ("-SqDist(x,y)/2", "((-SqDist(x,y))/2)"),
+            ("x|y+z", "(x|(y+z))"),
+            ("(a+b)*c", "((a+b)*c)"),
+            ("Exp(-x)", "Exp((-x))"),
+            ("f()", "f()"),
+            ("1.5e-3*x", "(0.0015*x)"),
+            (".5+2E2", "(0.5+200)"),
+        ];
+        for (src, want) in cases {
+            assert_eq!(show(&parse_expression(src).unwrap()), want, "{src}");
+        }
+    }
+
+    #[test]
+    fn errors_name_the_column() {
+        let cases = [("Exp(x", 6), ("a + * b", 5), ("x $ y", 3), ("a b", 3), ("Sum(x,)", 7), ("", 1)];
+        for (src, col) in cases {
+            match parse_expression(src) {
+                Err(Error::Syntax { column, .. }) => assert_eq!(column, col, "{src}"),
+                other => panic!("{src}: expected a syntax error, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn aliases() {
+        let (name, ast) = parse_alias("x = Vi(3)").unwrap();
+        assert_eq!(name, "x");
+        assert_eq!(show(&ast), "Vi(3)");
+        assert!(parse_alias("Vi(3)").is_err());
+        assert!(parse_alias("x Vi(3)").is_err());
+    }
+
+    #[test]
+    fn integers() {
+        assert_eq!(parse_expression("-3").unwrap().as_integer(), Some(-3));
+        assert_eq!(parse_expression("2.5").unwrap().as_integer(), None);
+    }
+}

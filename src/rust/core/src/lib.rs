@@ -1,0 +1,46 @@
+//! keopsr-core: symbolic kernel reductions in the KeOps formula language.
+//!
+//! A formula such as `Sum_Reduction(Exp(-SqDist(x,y)/2)*b, 1)` describes an
+//! M × N matrix F(x_i, y_j) and a reduction of it over i or j. The core parses
+//! the formula ([`formula`]), builds a typed expression graph, and evaluates
+//! the reduction tile by tile on CPU threads ([`cpu`]), without ever storing
+//! the M × N matrix. This crate has no R dependency.
+
+pub mod cpu;
+pub mod error;
+pub mod formula;
+pub mod ops;
+pub mod plan;
+pub mod reduction;
+
+pub use error::{Error, Result};
+pub use formula::{Expression, Formula};
+pub use plan::{evaluate, Input, Options, Output, Precision};
+
+/// The floating-point types the engines compute in (f64 by default, f32 on request).
+pub trait Real: num_traits::Float + Send + Sync + std::fmt::Debug + 'static {
+    fn from_double(x: f64) -> Self;
+    fn to_double(self) -> f64;
+}
+
+impl Real for f64 {
+    #[inline(always)]
+    fn from_double(x: f64) -> Self {
+        x
+    }
+    #[inline(always)]
+    fn to_double(self) -> f64 {
+        self
+    }
+}
+
+impl Real for f32 {
+    #[inline(always)]
+    fn from_double(x: f64) -> Self {
+        x as f32
+    }
+    #[inline(always)]
+    fn to_double(self) -> f64 {
+        self as f64
+    }
+}

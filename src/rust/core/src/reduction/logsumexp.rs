@@ -1,0 +1,133 @@
+//! LogSumExp (plain or weighted) and SumSoftMaxWeight, with a running maximum
+//! for stability.
+//!
+//! For each group (a component of F, or the single component when there is a
+//! weight) the state holds the running maximum m and sums
+//! s_ch = Σ_j exp(F(j) − m) w_ch(j) over channels ch, where w is 1 or a
+//! component of the weight G. When a larger maximum m' arrives, every s_ch is
+//! rescaled by exp(m − m'). Then:
+//! - LogSumExp:               out_c = m_c + log s_c
+//! - weighted LogSumExp:      out_e = m + log Σ_j exp(F − m) G_e
+//! - SumSoftMaxWeight:        out_e = (Σ_j exp(F − m) G_e) / (Σ_j exp(F − m))
+//!
+//! `-Inf` entries contribute 0 (a row of only `-Inf` gives `-Inf`), `+Inf`
+//! gives `+Inf`, NaN propagates.
+//!
+//! State layout: `groups` maxima, then `groups × channels` sums.
+
+use super::{Reduction, Tile};
+use crate::Real;
+
+#[derive(Debug, Clone, Copy)]
+pub struct Layout {
+    groups: usize,
+    /// Softmax: channel 0 is the normalizer (weight 1), then the G components.
+    softmax: bool,
+    /// Number of components of G (0 when unweighted).
+    weights: usize,
+}
+
+impl Layout {
+    pub fn of(reduction: Reduction) -> Layout {
+        match reduction {
+            Reduction::LogSumExp { dim, weight: None } => Layout { groups: dim, softmax: false, weights: 0 },
+            Reduction::LogSumExp { weight: Some(e), .. } => Layout { groups: 1, softmax: false, weights: e },
+            Reduction::SumSoftMaxWeight { weight } => Layout { groups: 1, softmax: true, weights: weight },
+            other => unreachable!("not a log-sum-exp reduction: {other:?}"),
+        }
+    }
+
+    fn channels(&self) -> usize {
+        if self.weights == 0 {
+            1
+        } else {
+            self.weights + usize::from(self.softmax)
+        }
+    }
+
+    pub fn state_len(&self) -> usize {
+        self.groups * (1 + self.channels())
+    }
+
+    pub fn init<T: Real>(&self, v: &mut [T]) {
+        v[..self.groups].fill(T::neg_infinity());
+        v[self.groups..].fill(T::zero());
+    }
+
+    /// The weight of channel `ch` at position `t` of the tile.
+    #[inline]
+    fn weight<T: Real>(&self, tile: &Tile<'_, T>, ch: usize, t: usize) -> T {
+        let e = if self.softmax { ch.wrapping_sub(1) } else { ch };
+        match tile.g {
+            Some(g) if self.weights > 0 && e != usize::MAX => g[e * tile.stride + t],
+            _ => T::one(),
+        }
+    }
+
+    pub fn push<T: Real>(&self, v: &mut [T], tile: &Tile<'_, T>) {
+        let channels = self.channels();
+        let (maxima, sums) = v.split_at_mut(self.groups);
+        for (gi, m) in maxima.iter_mut().enumerate() {
+            let row = tile.f_row(gi);
+            let sums = &mut sums[gi * channels..(gi + 1) * channels];
+            let tile_max = row.iter().fold(T::neg_infinity(), |a, &x| if x > a { x } else { a });
+            if tile_max > *m {
+                let scale = (*m - tile_max).exp();
+                sums.iter_mut().for_each(|s| *s = *s * scale);
+                *m = tile_max;
+            }
+            // exp(x - m) with exp(m - m) = 1 even for m = +Inf, and 0 for -Inf entries.
+            let at_max = if *m == T::neg_infinity() { T::zero() } else { T::one() };
+            for (t, &x) in row.iter().enumerate() {
+                let e = if x == *m { at_max } else { (x - *m).exp() };
+                if channels == 1 && self.weights == 0 {
+                    sums[0] = sums[0] + e;
+                } else {
+                    for (ch, s) in sums.iter_mut().enumerate() {
+                        *s = *s + e * self.weight(tile, ch, t);
+                    }
+                }
+            }
+        }
+    }
+
+    pub fn merge<T: Real>(&self, v: &mut [T], other: &[T]) {
+        let channels = self.channels();
+        let (maxima, sums) = v.split_at_mut(self.groups);
+        let (other_maxima, other_sums) = other.split_at(self.groups);
+        for gi in 0..self.groups {
+            let (m, om) = (&mut maxima[gi], other_maxima[gi]);
+            let sums = &mut sums[gi * channels..(gi + 1) * channels];
+            if om > *m {
+                let scale = (*m - om).exp();
+                sums.iter_mut().for_each(|s| *s = *s * scale);
+                *m = om;
+            }
+            let scale = if om == *m { T::one() } else { (om - *m).exp() };
+            for (s, &o) in sums.iter_mut().zip(&other_sums[gi * channels..(gi + 1) * channels]) {
+                *s = *s + o * scale;
+            }
+        }
+    }
+
+    pub fn finalize<T: Real>(&self, v: &[T], out: &mut [f64]) {
+        let channels = self.channels();
+        let (maxima, sums) = v.split_at(self.groups);
+        for gi in 0..self.groups {
+            let m = maxima[gi].to_double();
+            let sums = &sums[gi * channels..(gi + 1) * channels];
+            if self.softmax {
+                let norm = sums[0].to_double();
+                for (o, s) in out.iter_mut().zip(&sums[1..]) {
+                    *o = s.to_double() / norm;
+                }
+            } else if self.weights > 0 {
+                for (o, s) in out.iter_mut().zip(sums) {
+                    *o = m + s.to_double().ln();
+                }
+            } else {
+                out[gi] = m + sums[0].to_double().ln();
+            }
+        }
+    }
+}

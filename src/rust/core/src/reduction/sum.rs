@@ -1,0 +1,87 @@
+//! Sum reduction: s_c = Σ_j F_c(j), component-wise.
+//!
+//! State: `dim` running sums, followed for the Kahan scheme by `dim`
+//! compensations (the true sum is s − comp).
+
+use super::{SumScheme, Tile};
+use crate::Real;
+
+pub fn state_len(dim: usize, scheme: SumScheme) -> (usize, usize) {
+    match scheme {
+        SumScheme::Kahan => (2 * dim, 0),
+        SumScheme::Block | SumScheme::Direct => (dim, 0),
+    }
+}
+
+/// Sum of a run with eight independent accumulators, so that the loop
+/// vectorizes; the grouping is fixed, so results do not depend on threads.
+pub fn sum_run<T: Real>(xs: &[T]) -> T {
+    let mut acc = [T::zero(); 8];
+    let chunks = xs.chunks_exact(8);
+    let rest = chunks.remainder();
+    for chunk in chunks {
+        for (a, &x) in acc.iter_mut().zip(chunk) {
+            *a = *a + x;
+        }
+    }
+    let mut total = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    for &x in rest {
+        total = total + x;
+    }
+    total
+}
+
+/// Adds `x` to the compensated sum (`s`, `comp`).
+#[inline]
+fn kahan_add<T: Real>(s: &mut T, comp: &mut T, x: T) {
+    let y = x - *comp;
+    let t = *s + y;
+    *comp = (t - *s) - y;
+    *s = t;
+}
+
+pub fn push<T: Real>(scheme: SumScheme, dim: usize, v: &mut [T], tile: &Tile<'_, T>) {
+    for c in 0..dim {
+        let row = tile.f_row(c);
+        match scheme {
+            SumScheme::Block => v[c] = v[c] + sum_run(row),
+            SumScheme::Direct => {
+                for &x in row {
+                    v[c] = v[c] + x;
+                }
+            }
+            SumScheme::Kahan => {
+                let (sums, comps) = v.split_at_mut(dim);
+                for &x in row {
+                    kahan_add(&mut sums[c], &mut comps[c], x);
+                }
+            }
+        }
+    }
+}
+
+pub fn merge<T: Real>(scheme: SumScheme, dim: usize, v: &mut [T], other: &[T]) {
+    match scheme {
+        SumScheme::Block | SumScheme::Direct => {
+            for (a, &b) in v.iter_mut().zip(other) {
+                *a = *a + b;
+            }
+        }
+        SumScheme::Kahan => {
+            let (sums, comps) = v.split_at_mut(dim);
+            for c in 0..dim {
+                kahan_add(&mut sums[c], &mut comps[c], other[c] - other[dim + c]);
+            }
+        }
+    }
+}
+
+pub fn finalize<T: Real>(scheme: SumScheme, dim: usize, v: &[T], out: &mut [f64]) {
+    for c in 0..dim {
+        let s = match scheme {
+            SumScheme::Kahan => v[c] - v[dim + c],
+            SumScheme::Block | SumScheme::Direct => v[c],
+        };
+        out[c] = s.to_double();
+    }
+}

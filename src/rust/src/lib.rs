@@ -1,0 +1,1 @@
+// glue placeholder, replaced below
