@@ -1,1 +1,153 @@
-// glue placeholder, replaced below
+//! extendr glue between R and keopsr-core. Thin on purpose: converts R
+//! objects, maps core errors to R condition objects (raised by `R/errors.R`),
+//! and polls R for interrupts. All numerics live in the core crate.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use extendr_api::prelude::*;
+use keopsr_core::formula::{DEP_I, DEP_J};
+use keopsr_core::reduction::SumScheme;
+use keopsr_core::{Error, Expression, Formula, Input, Options, Output, Precision};
+
+mod convert;
+mod interrupt;
+
+/// Runs `f`, turning a core error or a panic into an R condition object.
+fn guarded(f: impl FnOnce() -> keopsr_core::Result<Robj>) -> Robj {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(value)) => value,
+        Ok(Err(e)) => condition(&e),
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".to_string());
+            condition(&Error::Internal(what))
+        }
+    }
+}
+
+/// `list(message, call = NULL)` with class
+/// `c("keopsr_<kind>_error", "keopsr_error", "error", "condition")`.
+fn condition(e: &Error) -> Robj {
+    let mut cond = list!(message = e.to_string(), call = NULL).into_robj();
+    let kind = format!("keopsr_{}_error", e.kind());
+    // Setting a class on a fresh list cannot fail.
+    let _ = cond.set_class(&[kind.as_str(), "keopsr_error", "error", "condition"]);
+    cond
+}
+
+fn aliases(args: &Strings) -> Vec<String> {
+    args.iter().map(|s| s.to_string()).collect()
+}
+
+/// Installs a silent panic hook: panics are caught and reported as R errors,
+/// so the default hook's message and backtrace on stderr would only be noise.
+/// @noRd
+#[extendr]
+fn keopsr_init() {
+    std::panic::set_hook(Box::new(|_| {}));
+}
+
+/// Dimension and index dependencies of a formula without reduction.
+/// @noRd
+#[extendr]
+fn keopsr_expression_info(formula: &str, args: Strings) -> Robj {
+    guarded(|| {
+        let e = Expression::parse(formula, &aliases(&args))?;
+        let deps = e.deps();
+        let index = match (deps & DEP_I != 0, deps & DEP_J != 0) {
+            (true, true) => "ij",
+            (true, false) => "i",
+            (false, true) => "j",
+            (false, false) => "",
+        };
+        Ok(list!(dim = e.dim() as i32, index = index).into_robj())
+    })
+}
+
+/// The variables and output shape of a reduction formula.
+/// @noRd
+#[extendr]
+fn keopsr_formula_info(formula: &str, args: Strings) -> Robj {
+    guarded(|| {
+        let f = Formula::parse(formula, &aliases(&args))?;
+        let vars = f.variables()?;
+        let (value_cols, index_cols) = f.reduction.output_cols();
+        let names: Vec<String> =
+            vars.iter().map(|v| v.name.clone().unwrap_or_else(|| format!("var{}", v.pos))).collect();
+        let cats: Vec<&str> = vars.iter().map(|v| v.cat.keyword()).collect();
+        let dims: Vec<i32> = vars.iter().map(|v| v.dim as i32).collect();
+        let axis = match f.axis {
+            keopsr_core::formula::Axis::I => "i",
+            keopsr_core::formula::Axis::J => "j",
+        };
+        Ok(list!(
+            names = names,
+            categories = cats,
+            dims = dims,
+            reduced_index = axis,
+            value_cols = value_cols as i32,
+            index_cols = index_cols as i32
+        )
+        .into_robj())
+    })
+}
+
+/// Evaluates a reduction formula on `inputs` (a list in argument order).
+/// @noRd
+#[extendr]
+fn keopsr_reduce(formula: &str, args: Strings, inputs: List, precision: &str, threads: i32, sum_scheme: &str) -> Robj {
+    guarded(|| {
+        let f = Formula::parse(formula, &aliases(&args))?;
+        let options = Options {
+            precision: Precision::from_name(precision)?,
+            threads: usize::try_from(threads)
+                .map_err(|_| Error::Option(format!("threads must be 0 (all cores) or positive, got {threads}")))?,
+            sum_scheme: SumScheme::from_name(sum_scheme)?,
+        };
+        let names = f.variables()?.into_iter().map(|v| v.describe()).collect::<Vec<_>>();
+        let owned = inputs
+            .values()
+            .enumerate()
+            .map(|(k, robj)| {
+                let name = names.get(k).cloned().unwrap_or_else(|| format!("input {}", k + 1));
+                convert::numeric(&robj, &name)
+            })
+            .collect::<keopsr_core::Result<Vec<_>>>()?;
+        let views: Vec<Input<'_>> = owned.iter().map(|a| a.view()).collect();
+        let out = keopsr_core::evaluate(&f, &views, &options, &mut interrupt::pending)?;
+        Ok(output(out))
+    })
+}
+
+/// A numeric matrix, an integer matrix, or `list(values, indices)` for the
+/// reductions that return both.
+fn output(out: Output) -> Robj {
+    let rows = out.rows;
+    let values = out.values.map(|(cols, v)| convert::matrix(v.into_iter().collect_robj(), rows, cols));
+    let indices = out.indices.map(|(cols, k)| convert::matrix(k.into_iter().collect_robj(), rows, cols));
+    match (values, indices) {
+        (Some(v), Some(k)) => list!(values = v, indices = k).into_robj(),
+        (Some(v), None) => v,
+        (None, Some(k)) => k,
+        (None, None) => NULL.into_robj(),
+    }
+}
+
+/// Number of threads used by default (the available cores).
+/// @noRd
+#[extendr]
+fn keopsr_default_threads() -> i32 {
+    keopsr_core::cpu::default_threads() as i32
+}
+
+extendr_module! {
+    mod keopsr;
+    fn keopsr_init;
+    fn keopsr_expression_info;
+    fn keopsr_formula_info;
+    fn keopsr_reduce;
+    fn keopsr_default_threads;
+}

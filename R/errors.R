@@ -1,0 +1,20 @@
+# Errors: the Rust core returns a condition object (class
+# c("keopsr_<kind>_error", "keopsr_error", "error", "condition")) instead of a
+# value; it is raised here with the user's call.
+
+# Raises `res` if it is a condition, else returns it.
+check_result <- function(res, call = sys.call(-1)) {
+  if (inherits(res, "keopsr_error")) {
+    res$call <- call
+    stop(res)
+  }
+  res
+}
+
+# An R-side classed error, for arguments checked before reaching Rust.
+keopsr_abort <- function(kind, message, call = sys.call(-1)) {
+  stop(structure(
+    class = c(paste0("keopsr_", kind, "_error"), "keopsr_error", "error", "condition"),
+    list(message = message, call = call)
+  ))
+}

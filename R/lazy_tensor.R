@@ -1,0 +1,134 @@
+#' Symbolic matrices: LazyTensor
+#'
+#' `LazyTensor()` wraps an R matrix as a symbolic variable indexed by `i`
+#' (one row per point x_i), by `j` (one row per point y_j), or as a parameter
+#' shared by all pairs. Arithmetic and math functions on LazyTensors build a
+#' formula \eqn{F(x_i, y_j)}; nothing is computed until a reduction such as
+#' `sum(F, index = "j")`. `Vi(x)`, `Vj(x)` and `Pm(x)` are shortcuts.
+#'
+#' Dimensions are checked when a formula is built: element-wise operations
+#' need equal dimensions or one operand of dimension 1, and a mismatch is a
+#' `keopsr_dimension_error`.
+#'
+#' @param x a numeric matrix (one row per point) or vector (one column for
+#'   `"i"`/`"j"`; the parameter's values when `index = NA`), or a number.
+#' @param index `"i"`, `"j"`, or `NA` (default) for a parameter.
+#' @param is_complex must be `FALSE`: complex LazyTensors are not supported by
+#'   this version.
+#' @return An object of class `LazyTensor`: a list with the `formula` string,
+#'   the argument declarations `args`, the `data` they refer to, the output
+#'   dimension `dimres` and the indices it depends on (`index`).
+#' @export
+#' @examples
+#' x <- matrix(rnorm(30), 10, 3)
+#' y <- matrix(rnorm(60), 20, 3)
+#' x_i <- LazyTensor(x, "i")
+#' y_j <- Vj(y)
+#' K <- exp(-sqdist(x_i, y_j) / 2)
+#' K
+#' sum(K, index = "j") # 10 x 1
+LazyTensor <- function(x, index = NA, is_complex = FALSE) {
+  if (!isFALSE(is_complex)) {
+    keopsr_abort("input", "complex LazyTensors are not supported by this version of keopsr")
+  }
+  if (inherits(x, "LazyTensor")) return(x)
+  if (!(is.numeric(x) && !is.object(x)) || is.complex(x)) {
+    keopsr_abort("input", sprintf(
+      "LazyTensor() needs a numeric matrix or vector, got %s", describe_object(x)
+    ))
+  }
+  if (!is.null(dim(x)) && length(dim(x)) != 2) {
+    keopsr_abort("input", "LazyTensor() needs a matrix or a vector, not an array")
+  }
+  if (length(index) != 1 || !(is.na(index) || index %in% c("i", "j"))) {
+    keopsr_abort("input", "index must be \"i\", \"j\" or NA (a parameter)")
+  }
+  if (is.integer(x)) storage.mode(x) <- "double"
+  if (is.na(index)) {
+    dim <- length(x)
+    keyword <- "Pm"
+    x <- as.vector(x)
+  } else {
+    if (is.null(dim(x))) x <- matrix(x, ncol = 1)
+    dim <- ncol(x)
+    keyword <- if (index == "i") "Vi" else "Vj"
+  }
+  if (dim == 0) keopsr_abort("dimension", "a LazyTensor needs at least one column (or value)")
+  .keopsr_state$counter <- .keopsr_state$counter + 1L
+  name <- paste0("V", .keopsr_state$counter)
+  new_lazy_tensor(
+    formula = name,
+    args = sprintf("%s = %s(%d)", name, keyword, dim),
+    data = stats::setNames(list(x), name)
+  )
+}
+
+#' @rdname LazyTensor
+#' @export
+Vi <- function(x) LazyTensor(x, "i")
+
+#' @rdname LazyTensor
+#' @export
+Vj <- function(x) LazyTensor(x, "j")
+
+#' @rdname LazyTensor
+#' @export
+Pm <- function(x) LazyTensor(x, NA)
+
+#' @rdname LazyTensor
+#' @export
+is.LazyTensor <- function(x) inherits(x, "LazyTensor")
+
+# Builds a LazyTensor from a formula, checking it (and getting its
+# dimension) in Rust: dimension errors surface when the formula is written.
+new_lazy_tensor <- function(formula, args, data, call = sys.call(-1)) {
+  info <- check_result(keopsr_expression_info(formula, args), call)
+  structure(
+    list(formula = formula, args = args, data = data, dimres = info$dim, index = info$index),
+    class = "LazyTensor"
+  )
+}
+
+# Combines the variables of several LazyTensors into a new formula.
+combine <- function(formula, operands, call = sys.call(-1)) {
+  args <- unique(unlist(lapply(operands, `[[`, "args"), use.names = FALSE))
+  data <- do.call(c, lapply(operands, `[[`, "data"))
+  data <- data[!duplicated(names(data))]
+  new_lazy_tensor(formula, args, data, call)
+}
+
+# A LazyTensor, or a number turned into a literal (or a parameter when it is
+# a vector or not finite).
+as_operand <- function(x) {
+  if (is.LazyTensor(x)) return(x)
+  if (is.numeric(x) && !is.object(x) && length(x) == 1 && is.finite(x)) {
+    literal <- sprintf("%.17g", x)
+    if (x < 0) literal <- paste0("(", literal, ")")
+    return(list(formula = literal, args = character(), data = list()))
+  }
+  if (is.numeric(x) && !is.object(x)) return(Pm(x))
+  keopsr_abort("input", sprintf(
+    "cannot combine a LazyTensor with %s", describe_object(x)
+  ), call = sys.call(-2))
+}
+
+describe_object <- function(x) {
+  if (is.complex(x)) return("complex numbers (complex LazyTensors are not supported)")
+  paste0("an object of class ", paste(class(x), collapse = "/"))
+}
+
+#' @export
+print.LazyTensor <- function(x, ...) {
+  cat(format(x, ...), sep = "\n")
+  invisible(x)
+}
+
+#' @export
+format.LazyTensor <- function(x, ...) {
+  index <- switch(x$index, i = "indexed by i", j = "indexed by j", ij = "indexed by i and j", "constant")
+  c(
+    sprintf("LazyTensor of dimension %d, %s", x$dimres, index),
+    paste0("formula: ", x$formula),
+    paste0("arguments: ", paste(x$args, collapse = ", "))
+  )
+}

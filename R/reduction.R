@@ -1,0 +1,196 @@
+# Reductions of LazyTensors: each builds `<Name>_Reduction(F, [K,] axis[, G])`
+# and evaluates it.
+
+# 0 for a reduction over i, 1 over j (KeOps' axis codes).
+axis_code <- function(index, call) {
+  if (!is.character(index) || length(index) != 1 || !index %in% c("i", "j")) {
+    keopsr_abort("reduction", "index must be \"i\" (reduce over i) or \"j\" (reduce over j)", call)
+  }
+  if (index == "i") "0" else "1"
+}
+
+check_K <- function(K, call) {
+  if (!is.numeric(K) || length(K) != 1 || is.na(K) || K < 1 || K != round(K) || K > .Machine$integer.max) {
+    keopsr_abort("reduction", "K must be a positive whole number", call)
+  }
+  format(as.integer(K))
+}
+
+reduce_lazy <- function(name, x, index, K = NULL, weight = NULL, call = sys.call(-1)) {
+  if (!is.LazyTensor(x)) keopsr_abort("input", "the reduced object must be a LazyTensor", call)
+  axis <- axis_code(index, call)
+  if (!is.null(K)) K <- check_K(K, call)
+  operands <- list(x)
+  if (!is.null(weight)) operands <- list(x, as_operand(weight))
+  pieces <- c(x$formula, K, axis, if (!is.null(weight)) operands[[2]]$formula)
+  formula <- sprintf("%s_Reduction(%s)", name, paste(pieces, collapse = ", "))
+  args <- unique(unlist(lapply(operands, `[[`, "args"), use.names = FALSE))
+  data <- do.call(c, lapply(operands, `[[`, "data"))
+  evaluate_formula(formula, args, data[arg_names(args)], call = call)
+}
+
+arg_names <- function(args) trimws(sub("=.*$", "", args))
+
+# Runs a reduction formula with the current options.
+evaluate_formula <- function(formula, args, inputs, sum_scheme = NULL, call = sys.call(-1)) {
+  opts <- keops_options()
+  start <- proc.time()[["elapsed"]]
+  res <- keopsr_reduce(
+    formula, args, unname(inputs), opts$precision, opts$threads,
+    if (is.null(sum_scheme) || sum_scheme == "auto") opts$sum_scheme else sum_scheme
+  )
+  res <- check_result(res, call)
+  if (opts$verbosity > 0) {
+    message(sprintf(
+      "keopsr: %s on CPU (%s, %s threads) in %.3f s",
+      formula, opts$precision, if (opts$threads == 0) keopsr_default_threads() else opts$threads,
+      proc.time()[["elapsed"]] - start
+    ))
+  }
+  res
+}
+
+#' Sum, min and max of LazyTensors
+#'
+#' With `index = "i"` or `"j"`, reduces the symbolic matrix over that index:
+#' `sum(F, index = "j")` is the M x d matrix \eqn{\sum_j F(x_i, y_j)}.
+#' With `index = NA` (default), `sum()` adds the components of each value
+#' (a LazyTensor of dimension 1).
+#'
+#' @param ... a LazyTensor, then optionally `index`.
+#' @param na.rm unused (NA and NaN follow IEEE arithmetic, see [keopsr]).
+#' @return A matrix with one row per point of the index not reduced (and one
+#'   column per component), or a LazyTensor when `index = NA`.
+#' @name Summary.LazyTensor
+#' @export
+#' @examples
+#' x_i <- Vi(matrix(rnorm(30), 10, 3))
+#' y_j <- Vj(matrix(rnorm(60), 20, 3))
+#' sum(exp(-sqdist(x_i, y_j)), index = "j")
+#' min(sqdist(x_i, y_j), index = "i")
+Summary.LazyTensor <- function(..., na.rm = FALSE) {
+  call <- sys.call()
+  args <- list(...)
+  index <- if ("index" %in% names(args)) args$index else if (length(args) >= 2) args[[2]] else NA
+  x <- args[[1]]
+  if (length(index) == 1 && is.na(index)) {
+    if (.Generic == "sum") return(apply_op("Sum", x, call = call))
+    keopsr_abort("reduction", sprintf(
+      "%s(x) over the components of a vector is not supported by this version; use index = \"i\" or \"j\"",
+      .Generic
+    ), call)
+  }
+  name <- switch(.Generic,
+    sum = "Sum", min = "Min", max = "Max",
+    keopsr_abort("reduction", sprintf("%s() is not a reduction of LazyTensors", .Generic), call)
+  )
+  reduce_lazy(name, x, index, call = call)
+}
+
+#' Arg-min and arg-max reductions
+#'
+#' `argmin(x, index)` returns, for each row, the 1-based index of the smallest
+#' value over the reduced index (component-wise); `min_argmin()` returns both
+#' the values and the indices. Ties go to the smallest index; NaN ranks last.
+#'
+#' @param x a LazyTensor.
+#' @param index `"i"` or `"j"`: the index reduced over.
+#' @return `argmin()`, `argmax()`: an integer matrix. `min_argmin()`,
+#'   `max_argmax()`: a list with `values` (numeric matrix) and `indices`
+#'   (integer matrix).
+#' @export
+#' @examples
+#' x_i <- Vi(matrix(rnorm(30), 10, 3))
+#' y_j <- Vj(matrix(rnorm(60), 20, 3))
+#' argmin(sqdist(x_i, y_j), "j") # nearest y for each x
+argmin <- function(x, index) reduce_lazy("ArgMin", x, index)
+
+#' @rdname argmin
+#' @export
+argmax <- function(x, index) reduce_lazy("ArgMax", x, index)
+
+#' @rdname argmin
+#' @export
+min_argmin <- function(x, index) reduce_lazy("Min_ArgMin", x, index)
+
+#' @rdname argmin
+#' @export
+max_argmax <- function(x, index) reduce_lazy("Max_ArgMax", x, index)
+
+#' K-min reductions: k-nearest neighbours
+#'
+#' `Kmin(x, K, index)` returns the K smallest values over the reduced index,
+#' sorted ascending, `argKmin()` their 1-based indices, `Kmin_argKmin()` both.
+#' For a LazyTensor of dimension d > 1, each component is treated separately
+#' and column `(k - 1) * d + c` holds the k-th smallest value of component c.
+#' K larger than the number of points reduced over is a
+#' `keopsr_reduction_error`.
+#'
+#' @inheritParams argmin
+#' @param K the number of smallest values.
+#' @return `Kmin()`: a numeric matrix with K columns (K d); `argKmin()`: an
+#'   integer matrix; `Kmin_argKmin()`: a list with `values` and `indices`.
+#' @export
+#' @examples
+#' x <- matrix(rnorm(300), 100, 3)
+#' nn <- argKmin(sqdist(Vi(x), Vj(x)), K = 5, index = "j")
+#' head(nn) # each point is its own nearest neighbour
+Kmin <- function(x, K, index) reduce_lazy("KMin", x, index, K = K)
+
+#' @rdname Kmin
+#' @export
+argKmin <- function(x, K, index) reduce_lazy("ArgKMin", x, index, K = K)
+
+#' @rdname Kmin
+#' @export
+Kmin_argKmin <- function(x, K, index) reduce_lazy("KMin_ArgKMin", x, index, K = K)
+
+#' Log-sum-exp and soft-max weighted sums
+#'
+#' `logsumexp(x, index)` is \eqn{\log \sum_j \exp(x_{ij})}, computed with a
+#' running maximum so that it never overflows; with a `weight` w (and x of
+#' dimension 1) it is \eqn{\log \sum_j \exp(x_{ij}) w_{ij}}.
+#' `sumsoftmaxweight(x, v, index)` is
+#' \eqn{\sum_j \exp(x_{ij}) v_{ij} / \sum_j \exp(x_{ij})}.
+#'
+#' @inheritParams argmin
+#' @param weight optional LazyTensor of weights.
+#' @param v a LazyTensor (or number) of values to average.
+#' @return A numeric matrix.
+#' @export
+#' @examples
+#' x_i <- Vi(matrix(rnorm(30), 10, 3))
+#' y_j <- Vj(matrix(rnorm(60), 20, 3))
+#' logsumexp(-sqdist(x_i, y_j), "j")
+#' sumsoftmaxweight(-sqdist(x_i, y_j), y_j, "j")
+logsumexp <- function(x, index, weight = NULL) reduce_lazy("LogSumExp", x, index, weight = weight)
+
+#' @rdname logsumexp
+#' @export
+sumsoftmaxweight <- function(x, v, index) reduce_lazy("SumSoftMaxWeight", x, index, weight = v)
+
+#' Any reduction by name
+#'
+#' `reduction.LazyTensor(x, opstr, index)` applies the reduction `opstr`
+#' (`"Sum"`, `"Min"`, `"ArgKMin"`, `"LogSumExp"`, ...; the formula-string
+#' name without `_Reduction`), as in rkeops.
+#'
+#' @inheritParams argmin
+#' @param opstr the reduction's name.
+#' @param opt_arg K for the K-min reductions, or the weight (a LazyTensor)
+#'   for `"LogSumExp"` and `"SumSoftMaxWeight"`.
+#' @return The reduction's result, as for the named functions.
+#' @export
+#' @examples
+#' x_i <- Vi(matrix(rnorm(30), 10, 3))
+#' y_j <- Vj(matrix(rnorm(60), 20, 3))
+#' reduction.LazyTensor(sqdist(x_i, y_j), "ArgKMin", "j", opt_arg = 2)
+reduction.LazyTensor <- function(x, opstr, index, opt_arg = NA) {
+  call <- sys.call()
+  if (!is.character(opstr) || length(opstr) != 1) keopsr_abort("reduction", "opstr must be a reduction name", call)
+  if (opstr %in% c("KMin", "ArgKMin", "KMin_ArgKMin")) {
+    return(reduce_lazy(opstr, x, index, K = opt_arg, call = call))
+  }
+  weight <- if (is.LazyTensor(opt_arg) || (is.numeric(opt_arg) && !anyNA(opt_arg))) opt_arg
+  reduce_lazy(opstr, x, index, weight = weight, call = call)
+}

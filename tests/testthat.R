@@ -1,0 +1,4 @@
+library(testthat)
+library(keopsr)
+
+test_check("keopsr")
