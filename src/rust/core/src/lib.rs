@@ -21,6 +21,8 @@ pub use plan::{evaluate, Input, Options, Output, Precision};
 pub trait Real: num_traits::Float + Send + Sync + std::fmt::Debug + 'static {
     fn from_double(x: f64) -> Self;
     fn to_double(self) -> f64;
+    /// e^x, vectorizable (see `ops::fastexp`).
+    fn fast_exp(self) -> Self;
 }
 
 impl Real for f64 {
@@ -32,6 +34,10 @@ impl Real for f64 {
     fn to_double(self) -> f64 {
         self
     }
+    #[inline(always)]
+    fn fast_exp(self) -> Self {
+        ops::fastexp::exp_f64(self)
+    }
 }
 
 impl Real for f32 {
@@ -42,5 +48,9 @@ impl Real for f32 {
     #[inline(always)]
     fn to_double(self) -> f64 {
         self as f64
+    }
+    #[inline(always)]
+    fn fast_exp(self) -> Self {
+        ops::fastexp::exp_f32(self)
     }
 }

@@ -48,7 +48,7 @@ unary_ops! {
     /// -x
     Minus,  "Minus",  "-",      |x| -x;
     /// e^x
-    Exp,    "Exp",    "exp",    |x| x.exp();
+    Exp,    "Exp",    "exp",    |x| x.fast_exp();
     /// natural logarithm
     Log,    "Log",    "log",    |x| x.ln();
     /// square root

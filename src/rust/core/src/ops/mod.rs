@@ -11,6 +11,7 @@
 //!   operations defined from it (SqNorm2, Norm2, SqDist, Scalprod).
 
 pub mod arith;
+pub mod fastexp;
 pub mod math;
 pub mod vector;
 

@@ -31,7 +31,12 @@ pub fn push<T: Real>(kk: usize, dim: usize, v: &mut [T], k: &mut [usize], tile: 
     for c in 0..dim {
         let (vs, ks) = (&mut v[c * kk..(c + 1) * kk], &mut k[c * kk..(c + 1) * kk]);
         for (t, &x) in tile.f_row(c).iter().enumerate() {
-            insert(vs, ks, x, tile.start + t);
+            // Fast rejection: a number not below the current K-th (indices
+            // only grow within a push, so a tie keeps the earlier index).
+            let worst = vs[kk - 1];
+            if x < worst || worst.is_nan() {
+                insert(vs, ks, x, tile.start + t);
+            }
         }
     }
 }

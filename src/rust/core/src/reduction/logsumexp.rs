@@ -79,7 +79,7 @@ impl Layout {
             // exp(x - m) with exp(m - m) = 1 even for m = +Inf, and 0 for -Inf entries.
             let at_max = if *m == T::neg_infinity() { T::zero() } else { T::one() };
             for (t, &x) in row.iter().enumerate() {
-                let e = if x == *m { at_max } else { (x - *m).exp() };
+                let e = if x == *m { at_max } else { (x - *m).fast_exp() };
                 if channels == 1 && self.weights == 0 {
                     sums[0] = sums[0] + e;
                 } else {

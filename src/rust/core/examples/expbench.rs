@@ -1,0 +1,20 @@
+// Throughput of the vectorizable exp against libm's (run with --release).
+use keopsr_core::ops::{fastexp, Unary};
+use std::time::Instant;
+fn time(name: &str, mut f: impl FnMut()) {
+    let t = Instant::now();
+    for _ in 0..200_000 {
+        f();
+    }
+    println!("{name}: {:.2} ns/exp", t.elapsed().as_nanos() as f64 / (200_000.0 * 256.0));
+}
+fn main() {
+    let xs: Vec<f64> = (0..256).map(|i| -(i as f64) * 0.01).collect();
+    let xs32: Vec<f32> = xs.iter().map(|&x| x as f32).collect();
+    let mut out = vec![0.0; 256];
+    let mut out32 = vec![0.0f32; 256];
+    time("Unary::Exp f64", || { Unary::Exp.map(std::hint::black_box(&xs), &mut out); std::hint::black_box(&out); });
+    time("exp_f64 loop", || { for (o, &x) in out.iter_mut().zip(std::hint::black_box(&xs)) { *o = fastexp::exp_f64(x); } std::hint::black_box(&out); });
+    time("Unary::Exp f32", || { Unary::Exp.map(std::hint::black_box(&xs32), &mut out32); std::hint::black_box(&out32); });
+    time("libm f64", || { for (o, &x) in out.iter_mut().zip(std::hint::black_box(&xs)) { *o = x.exp(); } std::hint::black_box(&out); });
+}
