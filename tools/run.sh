@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Sets up a fresh Debian machine for keopsr, builds it, and runs the demo or
+# the whole test suite:
+#   bash tools/run.sh demo
+#   bash tools/run.sh test
+# Installs R and the R packages from Debian if missing (CRAN is not needed);
+# the Rust crates come from crates.io through cargo.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+what=${1:-test}
+
+packages=(r-base-dev r-cran-testthat r-cran-knitr r-cran-rmarkdown r-cran-roxygen2 r-cran-fnn)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo=sudo
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+export PATH="$PATH:$HOME/.cargo/bin"
+if ! command -v cargo >/dev/null; then
+  echo "cargo (Rust) is needed to build keopsr: install it with rustup (https://rustup.rs)" >&2
+  exit 1
+fi
+
+# Install into the site library when writable, else into the user library.
+lib=$(Rscript -e 'cat(.libPaths()[1])')
+if [ ! -w "$lib" ]; then
+  lib=$(Rscript -e 'cat(path.expand(Sys.getenv("R_LIBS_USER")))')
+  mkdir -p "$lib"
+fi
+R CMD INSTALL --no-multiarch --library="$lib" .
+export R_LIBS="$lib${R_LIBS:+:$R_LIBS}"
+
+case "$what" in
+  demo)
+    Rscript demo/keopsr.R
+    ;;
+  test)
+    (cd src/rust && cargo test --release --jobs 2 -p keopsr-core)
+    Rscript tools/check-vignettes.R
+    Rscript tools/test.R
+    ;;
+  *)
+    echo "usage: bash tools/run.sh demo|test" >&2
+    exit 2
+    ;;
+esac
