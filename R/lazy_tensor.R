@@ -89,12 +89,17 @@ new_lazy_tensor <- function(formula, args, data, call = sys.call(-1)) {
   )
 }
 
-# Combines the variables of several LazyTensors into a new formula.
-combine <- function(formula, operands, call = sys.call(-1)) {
+# The union of the operands' variables: declarations and data, in the same order.
+merge_variables <- function(operands) {
   args <- unique(unlist(lapply(operands, `[[`, "args"), use.names = FALSE))
   data <- do.call(c, lapply(operands, `[[`, "data"))
-  data <- data[!duplicated(names(data))]
-  new_lazy_tensor(formula, args, data, call)
+  list(args = args, data = data[trimws(sub("=.*$", "", args))])
+}
+
+# Combines the variables of several LazyTensors into a new formula.
+combine <- function(formula, operands, call = sys.call(-1)) {
+  vars <- merge_variables(operands)
+  new_lazy_tensor(formula, vars$args, vars$data, call)
 }
 
 # A LazyTensor, or a number turned into a literal (or a parameter when it is

@@ -24,12 +24,9 @@ reduce_lazy <- function(name, x, index, K = NULL, weight = NULL, call = sys.call
   if (!is.null(weight)) operands <- list(x, as_operand(weight))
   pieces <- c(x$formula, K, axis, if (!is.null(weight)) operands[[2]]$formula)
   formula <- sprintf("%s_Reduction(%s)", name, paste(pieces, collapse = ", "))
-  args <- unique(unlist(lapply(operands, `[[`, "args"), use.names = FALSE))
-  data <- do.call(c, lapply(operands, `[[`, "data"))
-  evaluate_formula(formula, args, data[arg_names(args)], call = call)
+  vars <- merge_variables(operands)
+  evaluate_formula(formula, vars$args, vars$data, call = call)
 }
-
-arg_names <- function(args) trimws(sub("=.*$", "", args))
 
 # Runs a reduction formula with the current options.
 evaluate_formula <- function(formula, args, inputs, sum_scheme = NULL, call = sys.call(-1)) {

@@ -238,9 +238,8 @@ fn empty_reduced_range() {
     assert_eq!(out.values.unwrap().1, vec![0.0; 4]);
 }
 
-/// More than 2^32 pairs, cheap formula: counts must be exact.
+/// More than 2^32 pairs (a few seconds), cheap formula: counts must be exact.
 #[test]
-#[ignore = "several seconds; run with --ignored"]
 fn more_than_two_to_the_32_pairs() {
     let f = Formula::parse("Sum_Reduction(x * 0 + y * 0 + 1, 1)", &["x = Vi(1)", "y = Vj(1)"]).unwrap();
     let (m, n) = (70_000, 70_000);
