@@ -59,3 +59,9 @@ test_that("options are validated", {
   expect_error(keops_options(foo = 1), "unknown option", class = "keopsr_option_error")
   expect_error(keops_options(backend = "gpu"), class = "keopsr_backend_error")
 })
+
+test_that("absurd formulas are errors, not crashes", {
+  deep <- paste0("Sum_Reduction(", strrep("(", 3000), "x", strrep(")", 3000), ", 1)")
+  expect_error(keops_kernel(deep, "x = Vi(1)"), "nested", class = "keopsr_formula_error")
+  expect_error(keops_kernel("Sum_Reduction(Vi(99999999999, 2), 1)"), "too large", class = "keopsr_formula_error")
+})

@@ -36,12 +36,22 @@ pub struct States<T> {
     pub index_len: usize,
 }
 
+/// A filled buffer, or an error (not an abort) when memory runs out.
+fn try_filled<V: Clone>(len: Option<usize>, fill: V) -> Result<Vec<V>> {
+    let too_large = || Error::Input("the result is too large to fit in memory".to_string());
+    let len = len.ok_or_else(too_large)?;
+    let mut v = Vec::new();
+    v.try_reserve_exact(len).map_err(|_| too_large())?;
+    v.resize(len, fill);
+    Ok(v)
+}
+
 impl<T: Real> States<T> {
-    fn new(monoid: &Monoid, rows: usize) -> States<T> {
+    fn new(monoid: &Monoid, rows: usize) -> Result<States<T>> {
         let (value_len, index_len) = monoid.state_len();
         let mut s = States {
-            values: vec![T::zero(); rows * value_len],
-            indices: vec![0; rows * index_len],
+            values: try_filled(rows.checked_mul(value_len), T::zero())?,
+            indices: try_filled(rows.checked_mul(index_len), 0)?,
             value_len,
             index_len,
         };
@@ -49,7 +59,7 @@ impl<T: Real> States<T> {
             let (v, k) = s.row_mut(r);
             monoid.init(v, k);
         }
-        s
+        Ok(s)
     }
 
     fn row_mut(&mut self, r: usize) -> (&mut [T], &mut [usize]) {
@@ -80,7 +90,7 @@ pub fn reduce<T: Real>(
     threads: usize,
     interrupted: &mut dyn FnMut() -> bool,
 ) -> Result<States<T>> {
-    let mut states = States::new(monoid, rows);
+    let mut states = States::new(monoid, rows)?;
     let block_rows = BLOCK_ROWS.min(rows.max(1));
     let tile = program.tile;
     let chunk = (ITEM_WORK / (block_rows * program.cost_per_pair)).max(tile).div_ceil(tile) * tile;
@@ -95,8 +105,9 @@ pub fn reduce<T: Real>(
     let pool = thread_pool(threads)?;
     let round = pool.current_num_threads() * ITEMS_PER_THREAD_PER_ROUND;
     for batch in items.chunks(round) {
-        let partials: Vec<States<T>> =
-            pool.install(|| batch.par_iter().map(|(r, c)| run_item(program, monoid, inputs, r.clone(), c.clone())).collect());
+        let partials: Vec<States<T>> = pool.install(|| {
+            batch.par_iter().map(|(r, c)| run_item(program, monoid, inputs, r.clone(), c.clone())).collect::<Result<Vec<_>>>()
+        })?;
         for ((r, _), partial) in batch.iter().zip(&partials) {
             for (local, row) in r.clone().enumerate() {
                 let (ov, ok) = partial.row(local);
@@ -118,8 +129,8 @@ fn run_item<T: Real>(
     inputs: &[Data<'_, T>],
     rows: Range<usize>,
     cols: Range<usize>,
-) -> States<T> {
-    let mut states = States::new(monoid, rows.len());
+) -> Result<States<T>> {
+    let mut states = States::new(monoid, rows.len())?;
     let mut scratch = vec![T::zero(); program.scratch_len];
     program.run_fixed(&mut scratch, inputs);
     let mut start = cols.start;
@@ -140,7 +151,7 @@ fn run_item<T: Real>(
         }
         start += len;
     }
-    states
+    Ok(states)
 }
 
 /// One rayon pool per thread count, built once and kept (building a pool

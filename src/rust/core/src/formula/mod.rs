@@ -55,6 +55,9 @@ impl Cat {
     }
 }
 
+/// Most variables a formula may declare (positions are 0 .. MAX_VARIABLES - 1).
+pub const MAX_VARIABLES: usize = 10_000;
+
 pub const DEP_I: u8 = 1;
 pub const DEP_J: u8 = 2;
 
@@ -156,6 +159,12 @@ impl Graph {
 
     /// Declares a variable; re-declaring a position must agree.
     pub fn declare_var(&mut self, info: VarInfo, column: Option<usize>) -> Result<()> {
+        if info.pos >= MAX_VARIABLES {
+            return Err(Error::formula(
+                format!("variable position {} is too large (at most {} variables)", info.pos, MAX_VARIABLES),
+                column,
+            ));
+        }
         if info.dim == 0 {
             return Err(Error::dimension(format!("variable {} has dimension 0", info.describe()), column));
         }
@@ -582,6 +591,7 @@ mod tests {
             ("x", &["x = Vk(3)"]),
             ("x", &["x = Vi(3)", "x = Vj(3)"]),
             ("Var(0, 2, 7)", &[]),
+            ("Vi(100000000000, 3)", &[]),
         ];
         for (f, a) in cases {
             let err = Expression::parse(f, a).unwrap_err();

@@ -60,7 +60,12 @@ struct Parser<'a> {
     text: &'a str,
     tokens: Vec<(Token, usize)>,
     pos: usize,
+    depth: usize,
 }
+
+/// Deepest nesting of parentheses, calls and unary minus accepted: the
+/// parser recurses, and a stack overflow would abort the R session.
+pub const MAX_DEPTH: usize = 1000;
 
 /// Parses a formula expression (the whole string must be consumed).
 pub fn parse_expression(text: &str) -> Result<Ast> {
@@ -89,7 +94,7 @@ pub fn parse_alias(text: &str) -> Result<(String, Ast)> {
 impl<'a> Parser<'a> {
     fn new(text: &'a str) -> Result<Self> {
         let tokens = tokenize(text)?;
-        Ok(Parser { text, tokens, pos: 0 })
+        Ok(Parser { text, tokens, pos: 0, depth: 0 })
     }
 
     fn error(&self, column: usize, message: &str) -> Error {
@@ -138,6 +143,17 @@ impl<'a> Parser<'a> {
     }
 
     fn unary(&mut self) -> Result<Ast> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            let column = self.tokens[self.pos].1;
+            return Err(self.error(column, &format!("the formula is nested more than {MAX_DEPTH} levels deep")));
+        }
+        let result = self.unary_inner();
+        self.depth -= 1;
+        result
+    }
+
+    fn unary_inner(&mut self) -> Result<Ast> {
         if *self.peek() == Token::Punct('-') {
             let (_, column) = self.next();
             let arg = self.unary()?;
@@ -302,6 +318,16 @@ mod tests {
                 other => panic!("{src}: expected a syntax error, got {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_stack_overflow() {
+        let deep = format!("{}x{}", "(".repeat(5000), ")".repeat(5000));
+        assert!(matches!(parse_expression(&deep), Err(Error::Syntax { .. })));
+        let minus = format!("{}x", "-".repeat(5000));
+        assert!(matches!(parse_expression(&minus), Err(Error::Syntax { .. })));
+        let ok = format!("{}x{}", "(".repeat(500), ")".repeat(500));
+        assert!(parse_expression(&ok).is_ok());
     }
 
     #[test]
