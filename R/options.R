@@ -81,7 +81,11 @@ check_option <- function(name, value) {
       value
     },
     precision = one_of(c("float64", "float32")),
-    threads = count(),
+    threads = {
+      n <- count()
+      if (n > 1024) keopsr_abort("option", "option 'threads' must be at most 1024", call = NULL)
+      n
+    },
     sum_scheme = one_of(c("auto", "block", "kahan", "direct")),
     verbosity = count()
   )

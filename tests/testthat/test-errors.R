@@ -56,6 +56,7 @@ test_that("errors carry the user's call and the keopsr_error class", {
 test_that("options are validated", {
   expect_error(keops_options(precision = "float16"), class = "keopsr_option_error")
   expect_error(keops_options(threads = -1), class = "keopsr_option_error")
+  expect_error(keops_options(threads = 1e6), "at most", class = "keopsr_option_error")
   expect_error(keops_options(foo = 1), "unknown option", class = "keopsr_option_error")
   expect_error(keops_options(backend = "gpu"), class = "keopsr_backend_error")
 })
