@@ -1,5 +1,8 @@
-//! A branch-free exp that compilers vectorize (libm's exp is a scalar call,
-//! the bottleneck of Gaussian kernels). Accurate to about 1 ulp.
+//! A branch-free exp written for auto-vectorization (libm's exp is a scalar
+//! call, the bottleneck of Gaussian kernels). Accurate to about 1 ulp.
+//! Measured with `cargo run --release --example expbench`: the f32 version
+//! vectorizes (2.6 ns vs 6-10 ns for libm per value); on baseline x86-64 the
+//! f64 version still compiles to scalar code, about as fast as libm.
 //!
 //! exp(x) = 2^n e^r with n = round(x / ln 2) and |r| <= ln(2)/2: r comes from a
 //! two-constant (Cody–Waite) reduction, e^r from its Taylor polynomial (the
