@@ -206,8 +206,7 @@ fn run<T: Real>(
     let mut indices = vec![0i32; rows * index_cols];
     let (mut row_values, mut row_indices) = (vec![0.0; value_cols], vec![0i32; index_cols]);
     for r in 0..rows {
-        let v = &states.values[r * states.value_len..(r + 1) * states.value_len];
-        let k = &states.indices[r * states.index_len..(r + 1) * states.index_len];
+        let (v, k) = states.row(r);
         monoid.finalize(v, k, &mut row_values, &mut row_indices);
         for (c, &x) in row_values.iter().enumerate() {
             values[c * rows + r] = x;

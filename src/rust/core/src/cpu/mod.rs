@@ -69,7 +69,8 @@ impl<T: Real> States<T> {
         )
     }
 
-    fn row(&self, r: usize) -> (&[T], &[usize]) {
+    /// The state of output row `r`: values and indices.
+    pub fn row(&self, r: usize) -> (&[T], &[usize]) {
         (
             &self.values[r * self.value_len..(r + 1) * self.value_len],
             &self.indices[r * self.index_len..(r + 1) * self.index_len],
