@@ -1,7 +1,10 @@
-//! Element-wise binary arithmetic: `+ - * /`.
+//! Element-wise binary and ternary operations: arithmetic (`+ - * /`),
+//! Atan2, Powf, comparisons, IfElse, Clamp, Mod.
 //!
-//! Dimension rule: both operands have the same dimension, or one of them has
-//! dimension 1 and is broadcast against the other.
+//! Dimension rule: all operands have the same dimension, or have dimension 1
+//! and are broadcast against the others.
+//! Comparisons give 1 (true) or 0 (false); a comparison with NaN is false,
+//! except NotEqual which is true.
 
 use crate::Real;
 
@@ -13,7 +16,7 @@ pub enum Operand<'a, T> {
 }
 
 macro_rules! binary_ops {
-    ($( $(#[doc = $doc:literal])* $variant:ident, $name:literal, $symbol:literal, |$a:ident, $b:ident| $body:expr; )*) => {
+    ($( $(#[doc = $doc:literal])* $variant:ident, $name:literal, $symbol:expr, $r:literal, |$a:ident, $b:ident| $body:expr; )*) => {
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         pub enum Binary { $( $(#[doc = $doc])* $variant, )* }
 
@@ -25,9 +28,19 @@ macro_rules! binary_ops {
                 match self { $(Binary::$variant => $name,)* }
             }
 
-            /// Infix symbol, in formula strings and in R.
-            pub fn symbol(self) -> char {
+            /// Infix symbol in formula strings, for the arithmetic operations.
+            pub fn symbol(self) -> Option<char> {
                 match self { $(Binary::$variant => $symbol,)* }
+            }
+
+            /// Name of the R function or operator that builds it.
+            pub fn r_name(self) -> &'static str {
+                match self { $(Binary::$variant => $r,)* }
+            }
+
+            /// One-line description (the table entry's doc comment).
+            pub fn doc(self) -> &'static str {
+                match self { $(Binary::$variant => concat!($($doc),*).trim(),)* }
             }
 
             pub fn from_name(name: &str) -> Option<Binary> {
@@ -35,7 +48,7 @@ macro_rules! binary_ops {
             }
 
             pub fn from_symbol(symbol: char) -> Option<Binary> {
-                Binary::ALL.iter().copied().find(|b| b.symbol() == symbol)
+                Binary::ALL.iter().copied().find(|b| b.symbol() == Some(symbol))
             }
 
             #[inline(always)]
@@ -67,15 +80,94 @@ macro_rules! binary_ops {
     };
 }
 
+fn truth<T: Real>(b: bool) -> T {
+    if b {
+        T::one()
+    } else {
+        T::zero()
+    }
+}
+
 binary_ops! {
     /// a + b
-    Add,      "Add",      '+', |a, b| a + b;
+    Add,         "Add",         Some('+'), "+",     |a, b| a + b;
     /// a - b
-    Subtract, "Subtract", '-', |a, b| a - b;
+    Subtract,    "Subtract",    Some('-'), "-",     |a, b| a - b;
     /// a * b
-    Mult,     "Mult",     '*', |a, b| a * b;
+    Mult,        "Mult",        Some('*'), "*",     |a, b| a * b;
     /// a / b
-    Divide,   "Divide",   '/', |a, b| a / b;
+    Divide,      "Divide",      Some('/'), "/",     |a, b| a / b;
+    /// angle of the point (b, a) (C atan2(a, b))
+    Atan2,       "Atan2",       None,      "atan2", |a, b| a.atan2(b);
+    /// a^b for a real exponent (C pow)
+    Powf,        "Powf",        None,      "^",     |a, b| a.powf(b);
+    /// 1 if a == b, else 0
+    Equal,       "Equal",       None,      "==",    |a, b| truth(a == b);
+    /// 1 if a != b, else 0
+    NotEqual,    "NotEqual",    None,      "!=",    |a, b| truth(a != b);
+    /// 1 if a < b, else 0 (R's `>` swaps the operands)
+    LessThan,    "LessThan",    None,      "<",     |a, b| truth(a < b);
+    /// 1 if a <= b, else 0 (R's `>=` swaps the operands)
+    LessOrEqual, "LessOrEqual", None,      "<=",    |a, b| truth(a <= b);
+}
+
+macro_rules! ternary_ops {
+    ($( $(#[doc = $doc:literal])* $variant:ident, $name:literal, $r:literal, |$a:ident, $b:ident, $c:ident| $body:expr; )*) => {
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Ternary { $( $(#[doc = $doc])* $variant, )* }
+
+        impl Ternary {
+            pub const ALL: &'static [Ternary] = &[$(Ternary::$variant),*];
+
+            pub fn name(self) -> &'static str {
+                match self { $(Ternary::$variant => $name,)* }
+            }
+
+            pub fn r_name(self) -> &'static str {
+                match self { $(Ternary::$variant => $r,)* }
+            }
+
+            /// One-line description (the table entry's doc comment).
+            pub fn doc(self) -> &'static str {
+                match self { $(Ternary::$variant => concat!($($doc),*).trim(),)* }
+            }
+
+            pub fn from_name(name: &str) -> Option<Ternary> {
+                Ternary::ALL.iter().copied().find(|t| t.name() == name)
+            }
+
+            #[inline(always)]
+            pub fn apply<T: Real>(self, a: T, b: T, c: T) -> T {
+                match self { $(Ternary::$variant => { let ($a, $b, $c) = (a, b, c); $body })* }
+            }
+
+            /// `out[k] = f(a[k], b[k], c[k])`, scalar operands broadcast.
+            pub fn map<T: Real>(self, a: Operand<'_, T>, b: Operand<'_, T>, c: Operand<'_, T>, out: &mut [T]) {
+                for (k, o) in out.iter_mut().enumerate() {
+                    *o = self.apply(a.at(k), b.at(k), c.at(k));
+                }
+            }
+        }
+    };
+}
+
+ternary_ops! {
+    /// a if f >= 0, else b
+    IfElse, "IfElse", "ifelse", |f, a, b| if f >= T::zero() { a } else { b };
+    /// f clamped to [a, b]: min(max(f, a), b)
+    Clamp,  "Clamp",  "clamp",  |f, a, b| if f < a { a } else if f > b { b } else { f };
+    /// f modulo n with offset d: f - n * Floor((f - d) / n), in [d, d + n)
+    Mod,    "Mod",    "mod",    |f, n, d| f - n * ((f - d) / n).floor();
+}
+
+impl<T: Copy> Operand<'_, T> {
+    #[inline(always)]
+    fn at(&self, k: usize) -> T {
+        match *self {
+            Operand::Run(xs) => xs[k],
+            Operand::Scalar(x) => x,
+        }
+    }
 }
 
 /// The broadcasting rule shared by element-wise operations: equal dimensions,
@@ -103,5 +195,29 @@ mod tests {
         assert_eq!(out, [9.0, 8.0, 7.0]);
         Binary::Divide.map(Operand::Run(&[1.0, 2.0, 3.0]), Operand::Scalar(2.0), &mut out);
         assert_eq!(out, [0.5, 1.0, 1.5]);
+        assert_eq!(Binary::from_symbol('*'), Some(Binary::Mult));
+        assert_eq!(Binary::Equal.apply(f64::NAN, f64::NAN), 0.0);
+        assert_eq!(Binary::NotEqual.apply(f64::NAN, 1.0), 1.0);
+        assert_eq!(Ternary::Mod.apply(-1.0f64, 3.0, 0.0), 2.0);
+        assert_eq!(Ternary::Mod.apply(5.0f64, 2.0, -1.0), -1.0);
+        assert_eq!(Ternary::Clamp.apply(5.0f64, 0.0, 1.0), 1.0);
+        assert_eq!(Ternary::IfElse.apply(0.0f64, 1.0, 2.0), 1.0);
     }
 }
+
+use crate::ops::{Args, Def, Param};
+
+/// `ClampInt(f, a, b)`: Clamp with integer literal bounds.
+pub static DEFS: &[Def] = &[Def {
+    name: "ClampInt",
+    r_name: "clampint",
+    params: &[Param::F, Param::Int, Param::Int],
+    optional: 0,
+    usage: "ClampInt(f, a, b)",
+    dim_rule: "dim(f)",
+    doc: "f clamped to [a, b] for integer literals a and b",
+    build: |g, a: &Args<'_>| {
+        let (lo, hi) = (g.constant(a.int(1) as f64), g.constant(a.int(2) as f64));
+        g.ternary(Ternary::Clamp, a.node(0), lo, hi, a.column)
+    },
+}];

@@ -1,6 +1,7 @@
-//! Element-wise unary operations and the integer power.
+//! Element-wise unary operations, the integer power and rounding.
 //!
 //! Dimension rule: the output has the input's dimension.
+//! NaN propagates through every operation (Sign, Step and ReLU included).
 //! IEEE semantics: Log of a negative number is NaN, Log(0) = -Inf, Inv(0) = Inf;
 //! Rsqrt(0) = 0 (as in KeOps, so that kernels such as 1/|x-y| vanish on the diagonal).
 
@@ -22,6 +23,11 @@ macro_rules! unary_ops {
             /// Name of the R function or operator that builds it.
             pub fn r_name(self) -> &'static str {
                 match self { $(Unary::$variant => $r,)* }
+            }
+
+            /// One-line description (the table entry's doc comment).
+            pub fn doc(self) -> &'static str {
+                match self { $(Unary::$variant => concat!($($doc),*).trim(),)* }
             }
 
             pub fn from_name(name: &str) -> Option<Unary> {
@@ -46,31 +52,64 @@ macro_rules! unary_ops {
 
 unary_ops! {
     /// -x
-    Minus,  "Minus",  "-",      |x| -x;
+    Minus,    "Minus",    "-",        |x| -x;
     /// e^x
-    Exp,    "Exp",    "exp",    |x| x.fast_exp();
+    Exp,      "Exp",      "exp",      |x| x.fast_exp();
     /// natural logarithm
-    Log,    "Log",    "log",    |x| x.ln();
+    Log,      "Log",      "log",      |x| x.ln();
     /// square root
-    Sqrt,   "Sqrt",   "sqrt",   |x| x.sqrt();
+    Sqrt,     "Sqrt",     "sqrt",     |x| x.sqrt();
     /// 1/sqrt(x), with Rsqrt(0) = 0
-    Rsqrt,  "Rsqrt",  "rsqrt",  |x| if x == T::zero() { T::zero() } else { x.sqrt().recip() };
+    Rsqrt,    "Rsqrt",    "rsqrt",    |x| if x == T::zero() { T::zero() } else { x.sqrt().recip() };
     /// 1/x
-    Inv,    "Inv",    "inv",    |x| x.recip();
+    Inv,      "Inv",      "inv",      |x| x.recip();
     /// x^2
-    Square, "Square", "square", |x| x * x;
+    Square,   "Square",   "square",   |x| x * x;
     /// |x|
-    Abs,    "Abs",    "abs",    |x| x.abs();
+    Abs,      "Abs",      "abs",      |x| x.abs();
     /// sine
-    Sin,    "Sin",    "sin",    |x| x.sin();
+    Sin,      "Sin",      "sin",      |x| x.sin();
     /// cosine
-    Cos,    "Cos",    "cos",    |x| x.cos();
+    Cos,      "Cos",      "cos",      |x| x.cos();
+    /// arcsine
+    Asin,     "Asin",     "asin",     |x| x.asin();
+    /// arccosine
+    Acos,     "Acos",     "acos",     |x| x.acos();
+    /// arctangent
+    Atan,     "Atan",     "atan",     |x| x.atan();
+    /// sign: -1, 0 or 1 (Sign(0) = 0)
+    Sign,     "Sign",     "sign",     |x| if x > T::zero() { T::one() } else if x < T::zero() { -T::one() } else { x * T::zero() };
+    /// Heaviside step: 0 for x < 0, 1 for x >= 0
+    Step,     "Step",     "step",     |x| if x >= T::zero() { T::one() } else if x < T::zero() { T::zero() } else { x };
+    /// max(x, 0)
+    ReLU,     "ReLU",     "relu",     |x| if x < T::zero() { T::zero() } else { x };
+    /// x log(x), with XLogX(0) = 0
+    XLogX,    "XLogX",    "xlogx",    |x| if x == T::zero() { T::zero() } else { x * x.ln() };
+    /// sin(x)/x, with SinXDivX(0) = 1
+    SinXDivX, "SinXDivX", "sinxdivx", |x| if x == T::zero() { T::one() } else { x.sin() / x };
+    /// largest integer not greater than x
+    Floor,    "Floor",    "floor",    |x| x.floor();
 }
 
 /// `Pow(x, n)`: x^n for an integer n (element-wise).
 pub fn pow_map<T: Real>(n: i32, xs: &[T], out: &mut [T]) {
     for (o, &x) in out.iter_mut().zip(xs) {
         *o = x.powi(n);
+    }
+}
+
+/// `Round(x, d)`: x rounded to d decimal places, halves away from zero (C `round`).
+pub fn round<T: Real>(x: T, digits: i32) -> T {
+    if digits == 0 {
+        return x.round();
+    }
+    let scale = T::from_double(10f64.powi(digits));
+    (x * scale).round() / scale
+}
+
+pub fn round_map<T: Real>(digits: i32, xs: &[T], out: &mut [T]) {
+    for (o, &x) in out.iter_mut().zip(xs) {
+        *o = round(x, digits);
     }
 }
 
@@ -89,5 +128,13 @@ mod tests {
         let mut out = [0.0f32; 3];
         Unary::Square.map(&[1.0, -2.0, 3.0], &mut out);
         assert_eq!(out, [1.0, 4.0, 9.0]);
+        assert_eq!(Unary::Sign.apply(0.0f64), 0.0);
+        assert_eq!(Unary::Step.apply(0.0f64), 1.0);
+        assert_eq!(Unary::XLogX.apply(0.0f64), 0.0);
+        assert_eq!(Unary::SinXDivX.apply(0.0f64), 1.0);
+        assert!(Unary::Sign.apply(f64::NAN).is_nan() && Unary::Step.apply(f64::NAN).is_nan());
+        assert_eq!(round(2.5f64, 0), 3.0);
+        assert_eq!(round(-2.5f64, 0), -3.0);
+        assert_eq!(round(1.2345f64, 2), 1.23);
     }
 }
