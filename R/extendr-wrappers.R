@@ -21,3 +21,7 @@ keopsr_reduce <- function(formula, args, inputs, precision, threads, sum_scheme)
 #' @noRd
 keopsr_default_threads <- function() .Call(wrap__keopsr_default_threads)
 
+#' The operation catalogue of the formula language, as columns.
+#' @noRd
+keopsr_operation_table <- function() .Call(wrap__keopsr_operation_table)
+

@@ -143,6 +143,23 @@ fn keopsr_default_threads() -> i32 {
     keopsr_core::cpu::default_threads() as i32
 }
 
+/// The operation catalogue of the formula language, as columns.
+/// @noRd
+#[extendr]
+fn keopsr_operation_table() -> Robj {
+    let rows = keopsr_core::ops::catalogue();
+    let col = |f: &dyn Fn(&keopsr_core::ops::CatalogueEntry) -> String| -> Vec<String> { rows.iter().map(f).collect() };
+    list!(
+        name = col(&|r| r.name.to_string()),
+        r_function = col(&|r| r.r_name.to_string()),
+        usage = col(&|r| r.usage.clone()),
+        dimension = col(&|r| r.dim_rule.to_string()),
+        description = col(&|r| r.doc.clone()),
+        family = col(&|r| r.family.to_string())
+    )
+    .into_robj()
+}
+
 extendr_module! {
     mod keopsr;
     fn keopsr_init;
@@ -150,4 +167,5 @@ extendr_module! {
     fn keopsr_formula_info;
     fn keopsr_reduce;
     fn keopsr_default_threads;
+    fn keopsr_operation_table;
 }

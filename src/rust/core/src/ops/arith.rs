@@ -154,7 +154,7 @@ macro_rules! ternary_ops {
 ternary_ops! {
     /// a if f >= 0, else b
     IfElse, "IfElse", "ifelse", |f, a, b| if f >= T::zero() { a } else { b };
-    /// f clamped to [a, b]: min(max(f, a), b)
+    /// f clamped to [a, b]: a if f < a, b if f > b, else f
     Clamp,  "Clamp",  "clamp",  |f, a, b| if f < a { a } else if f > b { b } else { f };
     /// f modulo n with offset d: f - n * Floor((f - d) / n), in [d, d + n)
     Mod,    "Mod",    "mod",    |f, n, d| f - n * ((f - d) / n).floor();
