@@ -9,6 +9,7 @@
 pub mod cpu;
 pub mod error;
 pub mod formula;
+pub mod gradient;
 pub mod ops;
 pub mod plan;
 pub mod reduction;

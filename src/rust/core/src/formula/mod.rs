@@ -7,6 +7,7 @@
 //! Each node knows its output dimension and which indices (i, j) it depends
 //! on; dimension errors are raised when a node is built.
 
+mod autodiff;
 pub mod parse;
 mod simplify;
 
@@ -630,6 +631,13 @@ impl Lowering {
                     .as_integer()
                     .ok_or_else(|| Error::formula("IntCst expects an integer literal", Some(args[0].column())))?;
                 return Ok(self.graph.constant(n as f64));
+            }
+            "Grad" | "Diff" => {
+                arity(3)?;
+                let f = self.expr(&args[0])?;
+                let v = self.expr(&args[1])?;
+                let e = self.expr(&args[2])?;
+                return if name == "Grad" { self.graph.grad(f, v, e, col) } else { self.graph.diff(f, v, e, col) };
             }
             "Pow" | "Round" => {
                 arity(2)?;

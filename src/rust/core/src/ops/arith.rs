@@ -6,6 +6,9 @@
 //! Comparisons give 1 (true) or 0 (false); a comparison with NaN is false,
 //! except NotEqual which is true.
 
+use crate::error::Result;
+use crate::formula::{Graph, NodeId};
+use crate::ops::Unary;
 use crate::Real;
 
 /// One operand of an element-wise loop: a run of values, or one value broadcast.
@@ -16,7 +19,8 @@ pub enum Operand<'a, T> {
 }
 
 macro_rules! binary_ops {
-    ($( $(#[doc = $doc:literal])* $variant:ident, $name:literal, $symbol:expr, $r:literal, |$a:ident, $b:ident| $body:expr; )*) => {
+    ($( $(#[doc = $doc:literal])* $variant:ident, $name:literal, $symbol:expr, $r:literal, |$a:ident, $b:ident| $body:expr,
+        d |$g:ident, $x:ident, $y:ident, $out:ident| $deriv:expr; )*) => {
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         pub enum Binary { $( $(#[doc = $doc])* $variant, )* }
 
@@ -41,6 +45,13 @@ macro_rules! binary_ops {
             /// One-line description (the table entry's doc comment).
             pub fn doc(self) -> &'static str {
                 match self { $(Binary::$variant => concat!($($doc),*).trim(),)* }
+            }
+
+            /// The partial derivatives (d out/d a, d out/d b) as graph nodes,
+            /// from the arguments and the output.
+            #[allow(unused_variables)]
+            pub fn derivatives(self, g: &mut Graph, a: NodeId, b: NodeId, out: NodeId) -> Result<(NodeId, NodeId)> {
+                match self { $(Binary::$variant => { let ($g, $x, $y, $out) = (g, a, b, out); $deriv })* }
             }
 
             pub fn from_name(name: &str) -> Option<Binary> {
@@ -90,29 +101,59 @@ fn truth<T: Real>(b: bool) -> T {
 
 binary_ops! {
     /// a + b
-    Add,         "Add",         Some('+'), "+",     |a, b| a + b;
+    Add,         "Add",         Some('+'), "+",     |a, b| a + b,
+        d |g, a, b, y| { let one = g.constant(1.0); Ok((one, one)) };
     /// a - b
-    Subtract,    "Subtract",    Some('-'), "-",     |a, b| a - b;
+    Subtract,    "Subtract",    Some('-'), "-",     |a, b| a - b,
+        d |g, a, b, y| Ok((g.constant(1.0), g.constant(-1.0)));
     /// a * b
-    Mult,        "Mult",        Some('*'), "*",     |a, b| a * b;
+    Mult,        "Mult",        Some('*'), "*",     |a, b| a * b,
+        d |g, a, b, y| Ok((b, a));
     /// a / b
-    Divide,      "Divide",      Some('/'), "/",     |a, b| a / b;
+    Divide,      "Divide",      Some('/'), "/",     |a, b| a / b,
+        d |g, a, b, y| { let ib = g.unary(Unary::Inv, b)?; let q = g.binary(Binary::Mult, y, ib, None)?; Ok((ib, g.unary(Unary::Minus, q)?)) };
     /// angle of the point (b, a) (C atan2(a, b))
-    Atan2,       "Atan2",       None,      "atan2", |a, b| a.atan2(b);
+    Atan2,       "Atan2",       None,      "atan2", |a, b| a.atan2(b),
+        d |g, a, b, y| {
+            let (a2, b2) = (g.unary(Unary::Square, a)?, g.unary(Unary::Square, b)?);
+            let r = g.binary(Binary::Add, a2, b2, None)?;
+            let da = g.binary(Binary::Divide, b, r, None)?;
+            let na = g.unary(Unary::Minus, a)?;
+            Ok((da, g.binary(Binary::Divide, na, r, None)?))
+        };
     /// a^b for a real exponent (C pow)
-    Powf,        "Powf",        None,      "^",     |a, b| a.powf(b);
+    Powf,        "Powf",        None,      "^",     |a, b| a.powf(b),
+        d |g, a, b, y| {
+            let one = g.constant(1.0);
+            let bm1 = g.binary(Binary::Subtract, b, one, None)?;
+            let p = g.binary(Binary::Powf, a, bm1, None)?;
+            let da = g.binary(Binary::Mult, b, p, None)?;
+            let l = g.unary(Unary::Log, a)?;
+            Ok((da, g.binary(Binary::Mult, l, y, None)?))
+        };
     /// 1 if a == b, else 0
-    Equal,       "Equal",       None,      "==",    |a, b| truth(a == b);
+    Equal,       "Equal",       None,      "==",    |a, b| truth(a == b),
+        d |g, a, b, y| zero2(g);
     /// 1 if a != b, else 0
-    NotEqual,    "NotEqual",    None,      "!=",    |a, b| truth(a != b);
+    NotEqual,    "NotEqual",    None,      "!=",    |a, b| truth(a != b),
+        d |g, a, b, y| zero2(g);
     /// 1 if a < b, else 0 (R's `>` swaps the operands)
-    LessThan,    "LessThan",    None,      "<",     |a, b| truth(a < b);
+    LessThan,    "LessThan",    None,      "<",     |a, b| truth(a < b),
+        d |g, a, b, y| zero2(g);
     /// 1 if a <= b, else 0 (R's `>=` swaps the operands)
-    LessOrEqual, "LessOrEqual", None,      "<=",    |a, b| truth(a <= b);
+    LessOrEqual, "LessOrEqual", None,      "<=",    |a, b| truth(a <= b),
+        d |g, a, b, y| zero2(g);
+}
+
+/// Comparisons are piecewise constant: zero derivatives.
+fn zero2(g: &mut Graph) -> Result<(NodeId, NodeId)> {
+    let z = g.constant(0.0);
+    Ok((z, z))
 }
 
 macro_rules! ternary_ops {
-    ($( $(#[doc = $doc:literal])* $variant:ident, $name:literal, $r:literal, |$a:ident, $b:ident, $c:ident| $body:expr; )*) => {
+    ($( $(#[doc = $doc:literal])* $variant:ident, $name:literal, $r:literal, |$a:ident, $b:ident, $c:ident| $body:expr,
+        d |$g:ident, $x:ident, $y:ident, $z:ident| $deriv:expr; )*) => {
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         pub enum Ternary { $( $(#[doc = $doc])* $variant, )* }
 
@@ -130,6 +171,12 @@ macro_rules! ternary_ops {
             /// One-line description (the table entry's doc comment).
             pub fn doc(self) -> &'static str {
                 match self { $(Ternary::$variant => concat!($($doc),*).trim(),)* }
+            }
+
+            /// The three partial derivatives as graph nodes.
+            #[allow(unused_variables)]
+            pub fn derivatives(self, g: &mut Graph, a: NodeId, b: NodeId, c: NodeId) -> Result<[NodeId; 3]> {
+                match self { $(Ternary::$variant => { let ($g, $x, $y, $z) = (g, a, b, c); $deriv })* }
             }
 
             pub fn from_name(name: &str) -> Option<Ternary> {
@@ -153,11 +200,30 @@ macro_rules! ternary_ops {
 
 ternary_ops! {
     /// a if f >= 0, else b
-    IfElse, "IfElse", "ifelse", |f, a, b| if f >= T::zero() { a } else { b };
+    IfElse, "IfElse", "ifelse", |f, a, b| if f >= T::zero() { a } else { b },
+        d |g, f, a, b| {
+            let (zero, one) = (g.constant(0.0), g.constant(1.0));
+            Ok([zero, g.ternary(Ternary::IfElse, f, one, zero, None)?, g.ternary(Ternary::IfElse, f, zero, one, None)?])
+        };
     /// f clamped to [a, b]: a if f < a, b if f > b, else f
-    Clamp,  "Clamp",  "clamp",  |f, a, b| if f < a { a } else if f > b { b } else { f };
+    Clamp,  "Clamp",  "clamp",  |f, a, b| if f < a { a } else if f > b { b } else { f },
+        d |g, f, a, b| {
+            let below = g.binary(Binary::LessThan, f, a, None)?;
+            let above = g.binary(Binary::LessThan, b, f, None)?;
+            let one = g.constant(1.0);
+            let not_below = g.binary(Binary::Subtract, one, below, None)?;
+            let at_b = g.binary(Binary::Mult, not_below, above, None)?;
+            let inside = g.binary(Binary::Subtract, not_below, at_b, None)?;
+            Ok([inside, below, at_b])
+        };
     /// f modulo n with offset d: f - n * Floor((f - d) / n), in [d, d + n)
-    Mod,    "Mod",    "mod",    |f, n, d| f - n * ((f - d) / n).floor();
+    Mod,    "Mod",    "mod",    |f, n, d| f - n * ((f - d) / n).floor(),
+        d |g, f, n, d| {
+            let s = g.binary(Binary::Subtract, f, d, None)?;
+            let q = g.binary(Binary::Divide, s, n, None)?;
+            let fl = g.unary(Unary::Floor, q)?;
+            Ok([g.constant(1.0), g.unary(Unary::Minus, fl)?, g.constant(0.0)])
+        };
 }
 
 impl<T: Copy> Operand<'_, T> {

@@ -246,6 +246,22 @@ pub fn catalogue() -> Vec<CatalogueEntry> {
             "element-wise",
         ));
     }
+    rows.push(entry(
+        "Grad",
+        "grad",
+        "Grad(F, v, e)".into(),
+        "dim(v); dim(e) = dim(F)",
+        "gradient of F with respect to the variable v, applied to e: e' dF/dv (nestable)".into(),
+        "derivatives",
+    ));
+    rows.push(entry(
+        "Diff",
+        "",
+        "Diff(F, v, u)".into(),
+        "dim(F); dim(u) = dim(v)",
+        "directional derivative of F with respect to v along u (forward mode)".into(),
+        "derivatives",
+    ));
     let families = [
         ("element-wise", arith::DEFS),
         ("vector", vector::DEFS),
