@@ -17,6 +17,11 @@ keopsr_formula_info <- function(formula, args) .Call(wrap__keopsr_formula_info, 
 #' @noRd
 keopsr_reduce <- function(formula, args, inputs, precision, threads, sum_scheme) .Call(wrap__keopsr_reduce, formula, args, inputs, precision, threads, sum_scheme)
 
+#' The value of a reduction and the gradients of sum(eta * value) with
+#' respect to the variables at 0-based positions `wrt` (eta: NULL for ones).
+#' @noRd
+keopsr_value_and_grad <- function(formula, args, inputs, wrt, eta, precision, threads, sum_scheme) .Call(wrap__keopsr_value_and_grad, formula, args, inputs, wrt, eta, precision, threads, sum_scheme)
+
 #' Number of threads used by default (the available cores).
 #' @noRd
 keopsr_default_threads <- function() .Call(wrap__keopsr_default_threads)

@@ -22,7 +22,7 @@
 
 use crate::error::{Error, Result};
 use crate::formula::{Axis, Cat, Formula, Graph, NodeId, VarInfo};
-use crate::ops::{Binary, Unary};
+use crate::ops::{Binary, Ternary, Unary};
 use crate::plan::{evaluate, Input, Options, Output};
 use crate::reduction::Reduction;
 
@@ -130,12 +130,16 @@ pub fn value_and_gradient(
     let f = formula.roots[0];
     let weight = formula.roots.get(1).copied();
     let values_of = |out: &Output| out.values.as_ref().map(|(_, v)| v.clone()).unwrap_or_default();
+    // Pairs with zero softmax weight (F = -Inf) contribute exactly 0, even
+    // where dF/dv is infinite: the gradient integrand is masked by this weight.
+    let mut softmax_weight: Option<NodeId> = None;
     let (e_f, e_g) = match formula.reduction {
         Reduction::Sum { .. } => (eta_node, None),
         Reduction::LogSumExp { weight: w, .. } => {
             let l = declare(&mut g, outer, value_cols, values_of(&value), rows)?;
             let shifted = g.binary(Binary::Subtract, f, l, None)?;
             let p = g.unary(Unary::Exp, shifted)?;
+            softmax_weight = Some(g.sum(p)?);
             let w_eta = g.binary(Binary::Mult, eta_node, p, None)?;
             match (w, weight) {
                 (Some(_), Some(gw)) => {
@@ -152,6 +156,7 @@ pub fn value_and_gradient(
             let gw = weight.ok_or_else(|| Error::Internal("SumSoftMaxWeight without weight".into()))?;
             let shifted = g.binary(Binary::Subtract, f, l, None)?;
             let p = g.unary(Unary::Exp, shifted)?;
+            softmax_weight = Some(p);
             let e_g = g.binary(Binary::Mult, p, eta_node, None)?;
             let centred = g.binary(Binary::Subtract, gw, s, None)?;
             let c = g.binary(Binary::Mult, centred, eta_node, None)?;
@@ -186,6 +191,11 @@ pub fn value_and_gradient(
         if let (Some(gw), Some(eg)) = (weight, e_g) {
             let dg = g.grad(gw, v, eg, None)?;
             d = g.binary(Binary::Add, d, dg, None)?;
+        }
+        if let Some(w) = softmax_weight {
+            let minus_w = g.unary(Unary::Minus, w)?;
+            let zero = g.constant(0.0);
+            d = g.ternary(Ternary::IfElse, minus_w, zero, d, None)?;
         }
         Ok(d)
     };
