@@ -18,9 +18,10 @@ keopsr_formula_info <- function(formula, args) .Call(wrap__keopsr_formula_info, 
 keopsr_reduce <- function(formula, args, inputs, precision, threads, sum_scheme) .Call(wrap__keopsr_reduce, formula, args, inputs, precision, threads, sum_scheme)
 
 #' The value of a reduction and the gradients of sum(eta * value) with
-#' respect to the variables at 0-based positions `wrt` (eta: NULL for ones).
+#' respect to the variables at 0-based positions `wrt` (eta: NULL for ones;
+#' without `want_value` the value may be skipped).
 #' @noRd
-keopsr_value_and_grad <- function(formula, args, inputs, wrt, eta, precision, threads, sum_scheme) .Call(wrap__keopsr_value_and_grad, formula, args, inputs, wrt, eta, precision, threads, sum_scheme)
+keopsr_value_and_grad <- function(formula, args, inputs, wrt, eta, want_value, precision, threads, sum_scheme) .Call(wrap__keopsr_value_and_grad, formula, args, inputs, wrt, eta, want_value, precision, threads, sum_scheme)
 
 #' Number of threads used by default (the available cores).
 #' @noRd

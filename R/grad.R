@@ -5,13 +5,14 @@
 
 # Runs the core: value and gradients of sum(eta * value) with respect to the
 # variables at 0-based positions `wrt`.
-value_and_grad <- function(formula, args, inputs, wrt, eta = NULL, sum_scheme = NULL, call = sys.call(-1)) {
+value_and_grad <- function(formula, args, inputs, wrt, eta = NULL, want_value = FALSE, sum_scheme = NULL,
+                           call = sys.call(-1)) {
   opts <- keops_options()
   if (!is.null(eta) && !(is.numeric(eta) && !is.object(eta))) {
     keopsr_abort("input", "eta must be a numeric matrix (one row per output row) or vector", call)
   }
   res <- keopsr_value_and_grad(
-    formula, args, unname(inputs), as.integer(wrt), eta, opts$precision, opts$threads,
+    formula, args, unname(inputs), as.integer(wrt), eta, want_value, opts$precision, opts$threads,
     if (is.null(sum_scheme) || sum_scheme == "auto") opts$sum_scheme else sum_scheme
   )
   check_result(res, call)
@@ -189,7 +190,7 @@ keops_value_and_grad <- function(f, index, wrt, reduction = "Sum", eta = NULL) {
   if (is.LazyTensor(wrt)) wrt <- list(wrt)
   if (!is.list(wrt) || length(wrt) == 0) keopsr_abort("input", "wrt must be a list of variables", call)
   pos <- vapply(wrt, lazy_position, 0L, names = red$names, call = call)
-  res <- value_and_grad(red$formula, red$args, red$data, pos, eta, call = call)
+  res <- value_and_grad(red$formula, red$args, red$data, pos, eta, want_value = TRUE, call = call)
   values <- if (is.list(res$value)) res$value$values else res$value
   objective <- if (is.null(values) || !is.numeric(values) || is.integer(values)) 0 else sum(if (is.null(eta)) values else values * eta)
   list(value = objective, reduction = res$value, gradients = stats::setNames(res$gradients, names(wrt)))

@@ -132,7 +132,8 @@ fn keopsr_reduce(formula: &str, args: Strings, inputs: List, precision: &str, th
 }
 
 /// The value of a reduction and the gradients of sum(eta * value) with
-/// respect to the variables at 0-based positions `wrt` (eta: NULL for ones).
+/// respect to the variables at 0-based positions `wrt` (eta: NULL for ones;
+/// without `want_value` the value may be skipped).
 /// @noRd
 #[extendr]
 #[allow(clippy::too_many_arguments)]
@@ -142,6 +143,7 @@ fn keopsr_value_and_grad(
     inputs: List,
     wrt: Integers,
     eta: Robj,
+    want_value: bool,
     precision: &str,
     threads: i32,
     sum_scheme: &str,
@@ -166,6 +168,7 @@ fn keopsr_value_and_grad(
             &views,
             &wrt,
             eta_view.as_ref().map(|e| e.values),
+            want_value,
             &options,
             &mut interrupt::pending,
         )?;

@@ -23,7 +23,7 @@
 use crate::error::{Error, Result};
 use crate::formula::{Axis, Cat, Formula, Graph, NodeId, VarInfo};
 use crate::ops::{Binary, Ternary, Unary};
-use crate::plan::{evaluate, Input, Options, Output};
+use crate::plan::{check_inputs, evaluate, Input, Options, Output};
 use crate::reduction::Reduction;
 
 /// A dense column-major matrix.
@@ -57,11 +57,14 @@ fn outer_cat(axis: Axis) -> Cat {
 /// Evaluates `formula` and the gradients of Σ η · value with respect to the
 /// variables at positions `wrt`. `eta` is column-major with one row per
 /// output row and one column per output value (all ones when `None`).
+/// Without `want_value`, passes that only the value needs are skipped (the
+/// returned value may then be empty).
 pub fn value_and_gradient(
     formula: &Formula,
     inputs: &[Input<'_>],
     wrt: &[usize],
     eta: Option<&[f64]>,
+    want_value: bool,
     options: &Options,
     interrupted: &mut dyn FnMut() -> bool,
 ) -> Result<ValueAndGradient> {
@@ -78,11 +81,20 @@ pub fn value_and_gradient(
     // Selections need their indices even when only the values are wanted:
     // evaluate with both, then keep what the formula asked for.
     let with_indices = match formula.reduction {
-        Reduction::MinMax { max, dim, values: true, .. } => Some(Reduction::MinMax { max, dim, values: true, indices: true }),
+        Reduction::MinMax { max, dim, values: true, .. } => {
+            Some(Reduction::MinMax { max, dim, values: true, indices: true })
+        }
         Reduction::KMin { k, dim, values: true, .. } => Some(Reduction::KMin { k, dim, values: true, indices: true }),
         _ => None,
     };
+    // Sum gradients do not need the value: skip that pass when not asked.
+    let skip_value = !want_value && matches!(formula.reduction, Reduction::Sum { .. });
     let value = match with_indices {
+        _ if skip_value => {
+            let (ni, nj) = check_inputs(&vars, inputs)?;
+            let rows = if formula.axis == Axis::J { ni } else { nj };
+            Output { rows, values: None, indices: None }
+        }
         Some(reduction) => {
             let full = evaluate(&Formula { reduction, ..formula.clone() }, inputs, options, interrupted)?;
             let keep_indices = formula.reduction.output_cols().1 > 0;
@@ -240,11 +252,7 @@ pub fn value_and_gradient(
             col += dim;
         }
     }
-    let gradients = gradients
-        .into_iter()
-        .zip(wrt)
-        .map(|(m, &p)| m.unwrap_or_else(|| zero(&vars[p])))
-        .collect();
+    let gradients = gradients.into_iter().zip(wrt).map(|(m, &p)| m.unwrap_or_else(|| zero(&vars[p]))).collect();
     Ok(ValueAndGradient { value, gradients })
 }
 
@@ -262,14 +270,16 @@ fn slice(g: &mut Graph, x: NodeId, start: usize, len: usize) -> Result<NodeId> {
 
 /// Number of points of index `cat` (1 when no variable has it).
 fn inputs_rows(vars: &[VarInfo], inputs: &[Input<'_>], cat: Cat) -> usize {
-    vars.iter()
-        .zip(inputs)
-        .find(|(v, _)| v.cat == cat)
-        .map_or(1, |(v, input)| input.values.len() / v.dim.max(1))
+    vars.iter().zip(inputs).find(|(v, _)| v.cat == cat).map_or(1, |(v, input)| input.values.len() / v.dim.max(1))
 }
 
 /// LogSumExp of F over the reduced index (for SumSoftMaxWeight gradients).
-fn lse_of_f(formula: &Formula, inputs: &[Input<'_>], options: &Options, interrupted: &mut dyn FnMut() -> bool) -> Result<Vec<f64>> {
+fn lse_of_f(
+    formula: &Formula,
+    inputs: &[Input<'_>],
+    options: &Options,
+    interrupted: &mut dyn FnMut() -> bool,
+) -> Result<Vec<f64>> {
     let lse = Formula {
         graph: formula.graph.clone(),
         reduction: Reduction::LogSumExp { dim: 1, weight: None },
