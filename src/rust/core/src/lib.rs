@@ -7,6 +7,7 @@
 //! the M × N matrix. This crate has no R dependency.
 
 pub mod cpu;
+pub mod cuda;
 pub mod error;
 pub mod formula;
 pub mod gradient;
@@ -16,7 +17,7 @@ pub mod reduction;
 
 pub use error::{Error, Result};
 pub use formula::{Expression, Formula};
-pub use plan::{evaluate, Input, Options, Output, Precision};
+pub use plan::{evaluate, Backend, Input, Options, Output, Precision};
 
 /// The floating-point types the engines compute in (f64 by default, f32 on request).
 pub trait Real: num_traits::Float + Send + Sync + std::fmt::Debug + 'static {

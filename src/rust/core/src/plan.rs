@@ -24,17 +24,39 @@ impl Precision {
     }
 }
 
+/// Where reductions run: CPU threads, GPUs, or a GPU when one is usable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Cpu,
+    Gpu,
+    Auto,
+}
+
+impl Backend {
+    pub fn from_name(name: &str) -> Result<Backend> {
+        match name {
+            "cpu" => Ok(Backend::Cpu),
+            "gpu" => Ok(Backend::Gpu),
+            "auto" => Ok(Backend::Auto),
+            other => Err(Error::Option(format!("unknown backend '{other}'; use \"auto\", \"cpu\" or \"gpu\""))),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 pub struct Options {
     pub precision: Precision,
     /// 0: one thread per available core.
     pub threads: usize,
     pub sum_scheme: SumScheme,
+    pub backend: Backend,
+    /// GPUs to use, as a bit mask of device ordinals (0: all).
+    pub gpu_mask: u64,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { precision: Precision::F64, threads: 0, sum_scheme: SumScheme::Block }
+        Options { precision: Precision::F64, threads: 0, sum_scheme: SumScheme::Block, backend: Backend::Cpu, gpu_mask: 0 }
     }
 }
 
@@ -161,6 +183,25 @@ pub fn evaluate(
         }
     }
     let monoid = Monoid { reduction: formula.reduction, scheme: options.sum_scheme };
+    let gpu = match options.backend {
+        Backend::Cpu => false,
+        Backend::Gpu => {
+            if !crate::cuda::usable(None) {
+                let info = crate::cuda::info(None);
+                return Err(Error::Backend(format!(
+                    "backend = \"gpu\" but no GPU is usable: {}",
+                    info.gpu_error.or(info.nvrtc_error).unwrap_or_else(|| if info.driver {
+                        "the CUDA driver sees no GPU".into()
+                    } else {
+                        "no CUDA driver (libcuda) was found".into()
+                    })
+                )));
+            }
+            true
+        }
+        Backend::Auto => crate::cuda::usable(None),
+    };
+    let target = Target { formula, vars: &vars, gpu };
     let program = Program::compile(&formula.graph, &formula.roots, formula.axis);
     match options.precision {
         Precision::F64 => {
@@ -169,7 +210,7 @@ pub fn evaluate(
                 .zip(inputs)
                 .map(|(v, input)| Data { values: input.values, nrow: rows_of(v, input) })
                 .collect();
-            run(&program, &monoid, &data, rows, inner, options, interrupted)
+            run(&target, &program, &monoid, &data, rows, inner, options, interrupted)
         }
         Precision::F32 => {
             let converted: Vec<Vec<f32>> = inputs.iter().map(|i| i.values.iter().map(|&x| x as f32).collect()).collect();
@@ -179,9 +220,16 @@ pub fn evaluate(
                 .zip(&converted)
                 .map(|((v, input), values)| Data { values, nrow: rows_of(v, input) })
                 .collect();
-            run(&program, &monoid, &data, rows, inner, options, interrupted)
+            run(&target, &program, &monoid, &data, rows, inner, options, interrupted)
         }
     }
+}
+
+/// The formula being evaluated and the backend chosen for it.
+struct Target<'a> {
+    formula: &'a Formula,
+    vars: &'a [VarInfo],
+    gpu: bool,
 }
 
 fn rows_of(var: &VarInfo, input: &Input<'_>) -> usize {
@@ -191,7 +239,9 @@ fn rows_of(var: &VarInfo, input: &Input<'_>) -> usize {
     }
 }
 
-fn run<T: Real>(
+#[allow(clippy::too_many_arguments)]
+fn run<T: Real + cudarc::driver::DeviceRepr + cudarc::driver::ValidAsZeroBits>(
+    target: &Target<'_>,
     program: &Program,
     monoid: &Monoid,
     data: &[Data<'_, T>],
@@ -200,7 +250,11 @@ fn run<T: Real>(
     options: &Options,
     interrupted: &mut dyn FnMut() -> bool,
 ) -> Result<Output> {
-    let states = cpu::reduce(program, monoid, data, rows, inner, options.threads, interrupted)?;
+    let states = if target.gpu {
+        crate::cuda::reduce(target.formula, target.vars, monoid, data, rows, inner, options, interrupted)?
+    } else {
+        cpu::reduce(program, monoid, data, rows, inner, options.threads, interrupted)?
+    };
     let (value_cols, index_cols) = monoid.reduction.output_cols();
     let mut values = vec![0.0; rows * value_cols];
     let mut indices = vec![0i32; rows * index_cols];

@@ -19,7 +19,7 @@ pub enum Operand<'a, T> {
 }
 
 macro_rules! binary_ops {
-    ($( $(#[doc = $doc:literal])* $variant:ident, $name:literal, $symbol:expr, $r:literal, |$a:ident, $b:ident| $body:expr,
+    ($( $(#[doc = $doc:literal])* $variant:ident, $name:literal, $symbol:expr, $r:literal, cuda $cuda:literal, |$a:ident, $b:ident| $body:expr,
         d |$g:ident, $x:ident, $y:ident, $out:ident| $deriv:expr; )*) => {
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         pub enum Binary { $( $(#[doc = $doc])* $variant, )* }
@@ -40,6 +40,12 @@ macro_rules! binary_ops {
             /// Name of the R function or operator that builds it.
             pub fn r_name(self) -> &'static str {
                 match self { $(Binary::$variant => $r,)* }
+            }
+
+            /// CUDA C expression of the arguments `{a}`, `{b}` (`{f}`: "f"
+            /// for single-precision math functions, `T`: the type).
+            pub fn cuda(self) -> &'static str {
+                match self { $(Binary::$variant => $cuda,)* }
             }
 
             /// One-line description (the table entry's doc comment).
@@ -101,19 +107,19 @@ fn truth<T: Real>(b: bool) -> T {
 
 binary_ops! {
     /// a + b
-    Add,         "Add",         Some('+'), "+",     |a, b| a + b,
+    Add,         "Add",         Some('+'), "+", cuda "({a} + {b})",     |a, b| a + b,
         d |g, a, b, y| { let one = g.constant(1.0); Ok((one, one)) };
     /// a - b
-    Subtract,    "Subtract",    Some('-'), "-",     |a, b| a - b,
+    Subtract,    "Subtract",    Some('-'), "-", cuda "({a} - {b})",     |a, b| a - b,
         d |g, a, b, y| Ok((g.constant(1.0), g.constant(-1.0)));
     /// a * b
-    Mult,        "Mult",        Some('*'), "*",     |a, b| a * b,
+    Mult,        "Mult",        Some('*'), "*", cuda "({a} * {b})",     |a, b| a * b,
         d |g, a, b, y| Ok((b, a));
     /// a / b
-    Divide,      "Divide",      Some('/'), "/",     |a, b| a / b,
+    Divide,      "Divide",      Some('/'), "/", cuda "({a} / {b})",     |a, b| a / b,
         d |g, a, b, y| { let ib = g.unary(Unary::Inv, b)?; let q = g.binary(Binary::Mult, y, ib, None)?; Ok((ib, g.unary(Unary::Minus, q)?)) };
     /// angle of the point (b, a) (C atan2(a, b))
-    Atan2,       "Atan2",       None,      "atan2", |a, b| a.atan2(b),
+    Atan2,       "Atan2",       None,      "atan2", cuda "atan2{f}({a}, {b})", |a, b| a.atan2(b),
         d |g, a, b, y| {
             let (a2, b2) = (g.unary(Unary::Square, a)?, g.unary(Unary::Square, b)?);
             let r = g.binary(Binary::Add, a2, b2, None)?;
@@ -122,7 +128,7 @@ binary_ops! {
             Ok((da, g.binary(Binary::Divide, na, r, None)?))
         };
     /// a^b for a real exponent (C pow)
-    Powf,        "Powf",        None,      "^",     |a, b| a.powf(b),
+    Powf,        "Powf",        None,      "^", cuda "pow{f}({a}, {b})",     |a, b| a.powf(b),
         d |g, a, b, y| {
             let one = g.constant(1.0);
             let bm1 = g.binary(Binary::Subtract, b, one, None)?;
@@ -132,16 +138,16 @@ binary_ops! {
             Ok((da, g.binary(Binary::Mult, l, y, None)?))
         };
     /// 1 if a == b, else 0
-    Equal,       "Equal",       None,      "==",    |a, b| truth(a == b),
+    Equal,       "Equal",       None,      "==", cuda "({a} == {b} ? (T)1 : (T)0)",    |a, b| truth(a == b),
         d |g, a, b, y| zero2(g);
     /// 1 if a != b, else 0
-    NotEqual,    "NotEqual",    None,      "!=",    |a, b| truth(a != b),
+    NotEqual,    "NotEqual",    None,      "!=", cuda "({a} != {b} ? (T)1 : (T)0)",    |a, b| truth(a != b),
         d |g, a, b, y| zero2(g);
     /// 1 if a < b, else 0 (R's `>` swaps the operands)
-    LessThan,    "LessThan",    None,      "<",     |a, b| truth(a < b),
+    LessThan,    "LessThan",    None,      "<", cuda "({a} < {b} ? (T)1 : (T)0)",     |a, b| truth(a < b),
         d |g, a, b, y| zero2(g);
     /// 1 if a <= b, else 0 (R's `>=` swaps the operands)
-    LessOrEqual, "LessOrEqual", None,      "<=",    |a, b| truth(a <= b),
+    LessOrEqual, "LessOrEqual", None,      "<=", cuda "({a} <= {b} ? (T)1 : (T)0)",    |a, b| truth(a <= b),
         d |g, a, b, y| zero2(g);
 }
 
@@ -152,7 +158,7 @@ fn zero2(g: &mut Graph) -> Result<(NodeId, NodeId)> {
 }
 
 macro_rules! ternary_ops {
-    ($( $(#[doc = $doc:literal])* $variant:ident, $name:literal, $r:literal, |$a:ident, $b:ident, $c:ident| $body:expr,
+    ($( $(#[doc = $doc:literal])* $variant:ident, $name:literal, $r:literal, cuda $cuda:literal, |$a:ident, $b:ident, $c:ident| $body:expr,
         d |$g:ident, $x:ident, $y:ident, $z:ident| $deriv:expr; )*) => {
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         pub enum Ternary { $( $(#[doc = $doc])* $variant, )* }
@@ -166,6 +172,12 @@ macro_rules! ternary_ops {
 
             pub fn r_name(self) -> &'static str {
                 match self { $(Ternary::$variant => $r,)* }
+            }
+
+            /// CUDA C expression of the arguments `{a}`, `{b}`, `{c}` (`{f}`: "f"
+            /// for single-precision math functions, `T`: the type).
+            pub fn cuda(self) -> &'static str {
+                match self { $(Ternary::$variant => $cuda,)* }
             }
 
             /// One-line description (the table entry's doc comment).
@@ -200,13 +212,13 @@ macro_rules! ternary_ops {
 
 ternary_ops! {
     /// a if f >= 0, else b
-    IfElse, "IfElse", "ifelse", |f, a, b| if f >= T::zero() { a } else { b },
+    IfElse, "IfElse", "ifelse", cuda "({a} >= (T)0 ? {b} : {c})", |f, a, b| if f >= T::zero() { a } else { b },
         d |g, f, a, b| {
             let (zero, one) = (g.constant(0.0), g.constant(1.0));
             Ok([zero, g.ternary(Ternary::IfElse, f, one, zero, None)?, g.ternary(Ternary::IfElse, f, zero, one, None)?])
         };
     /// f clamped to [a, b]: a if f < a, b if f > b, else f
-    Clamp,  "Clamp",  "clamp",  |f, a, b| if f < a { a } else if f > b { b } else { f },
+    Clamp,  "Clamp",  "clamp", cuda "({a} < {b} ? {b} : ({a} > {c} ? {c} : {a}))",  |f, a, b| if f < a { a } else if f > b { b } else { f },
         d |g, f, a, b| {
             let below = g.binary(Binary::LessThan, f, a, None)?;
             let above = g.binary(Binary::LessThan, b, f, None)?;
@@ -217,7 +229,7 @@ ternary_ops! {
             Ok([inside, below, at_b])
         };
     /// f modulo n with offset d: f - n * Floor((f - d) / n), in [d, d + n)
-    Mod,    "Mod",    "mod",    |f, n, d| f - n * ((f - d) / n).floor(),
+    Mod,    "Mod",    "mod", cuda "({a} - {b} * floor{f}(({a} - {c}) / {b}))",    |f, n, d| f - n * ((f - d) / n).floor(),
         d |g, f, n, d| {
             let s = g.binary(Binary::Subtract, f, d, None)?;
             let q = g.binary(Binary::Divide, s, n, None)?;
