@@ -42,15 +42,13 @@ reduce_lazy <- function(name, x, index, K = NULL, weight = NULL, call = sys.call
 evaluate_formula <- function(formula, args, inputs, sum_scheme = NULL, call = sys.call(-1)) {
   opts <- keops_options()
   start <- proc.time()[["elapsed"]]
-  res <- keopsr_reduce(
-    formula, args, unname(inputs), opts$precision, opts$threads,
-    if (is.null(sum_scheme) || sum_scheme == "auto") opts$sum_scheme else sum_scheme
-  )
+  res <- keopsr_reduce(formula, args, unname(inputs), engine_settings(sum_scheme))
   res <- check_result(res, call)
   if (opts$verbosity > 0) {
     message(sprintf(
-      "keopsr: %s on CPU (%s, %s threads) in %.3f s",
-      formula, opts$precision, if (opts$threads == 0) keopsr_default_threads() else opts$threads,
+      "keopsr: %s on %s (%s, %s threads) in %.3f s",
+      formula, if (gpu_in_use()) "GPU" else "CPU", opts$precision,
+      if (opts$threads == 0) keopsr_default_threads() else opts$threads,
       proc.time()[["elapsed"]] - start
     ))
   }
