@@ -293,3 +293,45 @@ fn more_than_two_to_the_32_pairs() {
     let out = evaluate(&f, &[Input::vector(&x), Input::vector(&y)], &Options::default(), &mut || false).unwrap();
     assert!(out.values.unwrap().1.iter().all(|&v| v == n as f64));
 }
+
+#[test]
+fn simd_and_portable_loops_give_identical_results() {
+    // The AVX2 build of the loops (chosen at run time) must not change a bit:
+    // no reassociation, no contraction into FMA.
+    use keopsr_core::cpu::{self, Data, Program};
+    use keopsr_core::reduction::Monoid;
+    for (formula, aliases) in FORMULAS {
+        let f = Formula::parse(formula, aliases).unwrap();
+        let vars = f.variables().unwrap();
+        let (ni, nj) = (37, 301);
+        let data: Vec<Vec<f64>> = vars
+            .iter()
+            .enumerate()
+            .map(|(k, v)| {
+                let n = match v.cat {
+                    Cat::I => ni,
+                    Cat::J => nj,
+                    Cat::P => 1,
+                };
+                random(n * v.dim, 70 + k as u64)
+            })
+            .collect();
+        let inputs: Vec<Data<'_, f64>> = vars
+            .iter()
+            .zip(&data)
+            .map(|(v, d)| Data { values: d, nrow: if v.cat == Cat::P { 1 } else { d.len() / v.dim } })
+            .collect();
+        let (rows, inner) = if f.axis == Axis::J { (ni, nj) } else { (nj, ni) };
+        if f.reduction.k().is_some_and(|k| k > inner) {
+            continue;
+        }
+        let monoid = Monoid { reduction: f.reduction, scheme: SumScheme::Block };
+        let mut program = Program::compile(&f.graph, &f.roots, f.axis);
+        let fast = cpu::reduce(&program, &monoid, &inputs, rows, inner, 1, &mut || false).unwrap();
+        program.avx2 = false;
+        let portable = cpu::reduce(&program, &monoid, &inputs, rows, inner, 1, &mut || false).unwrap();
+        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&fast.values), bits(&portable.values), "{formula}");
+        assert_eq!(fast.indices, portable.indices, "{formula}");
+    }
+}

@@ -78,6 +78,28 @@ pub struct Program {
     pub tile: usize,
     /// Wide values computed per (row, reduced index) pair: a cost estimate.
     pub cost_per_pair: usize,
+    /// Whether the CPU runs the AVX2/FMA build of the loops (detected at run
+    /// time: the package is compiled for baseline x86-64).
+    pub avx2: bool,
+}
+
+/// Whether to run the AVX2/FMA build of the loops: the CPU has them, and the
+/// environment variable `KEOPSR_SIMD` is not `portable` (which forces the
+/// baseline build, for comparisons). Decided once per process.
+pub fn has_avx2() -> bool {
+    static AVX2: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *AVX2.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        {
+            std::env::var("KEOPSR_SIMD").as_deref() != Ok("portable")
+                && std::is_x86_feature_detected!("avx2")
+                && std::is_x86_feature_detected!("fma")
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            false
+        }
+    })
 }
 
 /// Scratch budget (in values) that the tile size is fitted to: wide slots of
@@ -118,6 +140,7 @@ impl Program {
             scratch_len: 0,
             tile,
             cost_per_pair: 0,
+            avx2: has_avx2(),
         };
         let mut alloc = |dim: usize, wide: bool| {
             let slot = Slot { offset, dim, wide };
@@ -183,17 +206,37 @@ impl Program {
 
     /// Runs what depends on the output row `row` (for the current tile).
     pub fn run_row<T: Real>(&self, s: &mut [T], inputs: &[Data<'_, T>], row: usize, start: usize, len: usize) {
+        #[cfg(target_arch = "x86_64")]
+        if self.avx2 {
+            // SAFETY: `avx2` is set only when the CPU supports AVX2 and FMA.
+            return unsafe { self.run_row_avx2(s, inputs, row, start, len) };
+        }
+        self.run_row_portable(s, inputs, row, start, len)
+    }
+
+    /// The per-row work compiled for AVX2/FMA: the element-wise loops and
+    /// the vectorizable exp are inlined here and use 256-bit registers.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn run_row_avx2<T: Real>(&self, s: &mut [T], inputs: &[Data<'_, T>], row: usize, start: usize, len: usize) {
+        self.run_row_portable(s, inputs, row, start, len)
+    }
+
+    #[inline(always)]
+    fn run_row_portable<T: Real>(&self, s: &mut [T], inputs: &[Data<'_, T>], row: usize, start: usize, len: usize) {
         let at = Position { inputs, row, start, len };
         self.run(&self.outer, s, &at);
         self.run(&self.mixed, s, &at);
     }
 
+    #[inline(always)]
     fn run<T: Real>(&self, instrs: &[Instr], s: &mut [T], at: &Position<'_, '_, T>) {
         for instr in instrs {
             self.exec(instr, s, at);
         }
     }
 
+    #[inline(always)]
     fn exec<T: Real>(&self, instr: &Instr, s: &mut [T], at: &Position<'_, '_, T>) {
         let tile = self.tile;
         let out = instr.out;

@@ -75,6 +75,7 @@ macro_rules! binary_ops {
 
             /// `out[k] = f(a[k], b[k])` where a scalar operand is broadcast;
             /// one monomorphic loop per operation and operand shape.
+            #[inline(always)]
             pub fn map<T: Real>(self, lhs: Operand<'_, T>, rhs: Operand<'_, T>, out: &mut [T]) {
                 match self {
                     $(Binary::$variant => match (lhs, rhs) {
@@ -201,6 +202,7 @@ macro_rules! ternary_ops {
             }
 
             /// `out[k] = f(a[k], b[k], c[k])`, scalar operands broadcast.
+            #[inline(always)]
             pub fn map<T: Real>(self, a: Operand<'_, T>, b: Operand<'_, T>, c: Operand<'_, T>, out: &mut [T]) {
                 for (k, o) in out.iter_mut().enumerate() {
                     *o = self.apply(a.at(k), b.at(k), c.at(k));

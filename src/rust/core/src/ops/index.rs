@@ -11,6 +11,7 @@ use Param::{Int, F};
 
 /// CPU loop of `Gather`: component k of the output is component `table[k]`
 /// of the input (runs of `len` values spaced by the strides), or 0.
+#[inline(always)]
 pub fn gather<T: Real>(xs: &[T], in_stride: usize, table: &[Option<u32>], out: &mut [T], out_stride: usize, len: usize) {
     for (k, entry) in table.iter().enumerate() {
         let o = &mut out[k * out_stride..k * out_stride + len];
@@ -25,6 +26,7 @@ pub fn gather<T: Real>(xs: &[T], in_stride: usize, table: &[Option<u32>], out: &
 }
 
 /// CPU loop of `OneHot(d)`: `out[c] = 1` where c = round(x), else 0.
+#[inline(always)]
 pub fn one_hot<T: Real>(xs: &[T], dim: usize, out: &mut [T], stride: usize, len: usize) {
     for c in 0..dim {
         let v = T::from_double(c as f64);

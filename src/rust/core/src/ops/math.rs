@@ -58,6 +58,7 @@ macro_rules! unary_ops {
 
             /// `out[k] = f(xs[k])`; one monomorphic loop per operation so that
             /// the compiler can vectorize it.
+            #[inline(always)]
             pub fn map<T: Real>(self, xs: &[T], out: &mut [T]) {
                 match self {
                     $(Unary::$variant => for (o, &$x) in out.iter_mut().zip(xs) { *o = $body; },)*
@@ -134,6 +135,7 @@ fn one_minus_square(g: &mut Graph, x: NodeId) -> Result<NodeId> {
 }
 
 /// `Pow(x, n)`: x^n for an integer n (element-wise).
+#[inline(always)]
 pub fn pow_map<T: Real>(n: i32, xs: &[T], out: &mut [T]) {
     for (o, &x) in out.iter_mut().zip(xs) {
         *o = x.powi(n);
@@ -149,6 +151,7 @@ pub fn round<T: Real>(x: T, digits: i32) -> T {
     (x * scale).round() / scale
 }
 
+#[inline(always)]
 pub fn round_map<T: Real>(digits: i32, xs: &[T], out: &mut [T]) {
     for (o, &x) in out.iter_mut().zip(xs) {
         *o = round(x, digits);

@@ -43,6 +43,7 @@ impl Extremum {
 
     /// CPU loop over `dim` runs of `len` values spaced by `stride`; `best`
     /// is scratch of at least `len` values.
+    #[inline(always)]
     pub fn map<T: Real>(self, xs: &[T], dim: usize, stride: usize, len: usize, out: &mut [T], best: &mut [T]) {
         best[..len].copy_from_slice(&xs[..len]);
         out[..len].fill(T::zero());
@@ -64,6 +65,7 @@ impl Extremum {
 
 /// CPU loop of the primitive `Sum(group)` over runs of `len` values spaced by
 /// `stride`: `out[g * stride + t] = Σ_{c < group} xs[(g * group + c) * stride + t]`.
+#[inline(always)]
 pub fn sum_groups<T: Real>(xs: &[T], out_dim: usize, group: usize, stride: usize, len: usize, out: &mut [T]) {
     for g in 0..out_dim {
         let o = &mut out[g * stride..g * stride + len];

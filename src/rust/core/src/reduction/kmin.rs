@@ -27,6 +27,7 @@ fn insert<T: Real>(vs: &mut [T], ks: &mut [usize], x: T, ix: usize) {
     ks[r] = ix;
 }
 
+#[inline(always)]
 pub fn push<T: Real>(kk: usize, dim: usize, v: &mut [T], k: &mut [usize], tile: &Tile<'_, T>) {
     for c in 0..dim {
         let (vs, ks) = (&mut v[c * kk..(c + 1) * kk], &mut k[c * kk..(c + 1) * kk]);

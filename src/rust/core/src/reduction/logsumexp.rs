@@ -15,7 +15,12 @@
 //!
 //! State layout: `groups` maxima, then `groups × channels` sums.
 
+use super::sum::sum_run;
 use super::{Reduction, Tile};
+
+/// Longest tile run handled by the vectorized path (the CPU engine's
+/// largest tile).
+const MAX_RUN: usize = 256;
 use crate::Real;
 
 #[derive(Debug, Clone, Copy)]
@@ -64,6 +69,7 @@ impl Layout {
         }
     }
 
+    #[inline(always)]
     pub fn push<T: Real>(&self, v: &mut [T], tile: &Tile<'_, T>) {
         let channels = self.channels();
         let (maxima, sums) = v.split_at_mut(self.groups);
@@ -75,6 +81,27 @@ impl Layout {
                 let scale = (*m - tile_max).exp();
                 sums.iter_mut().for_each(|s| *s = *s * scale);
                 *m = tile_max;
+            }
+            if m.is_finite() && row.len() <= MAX_RUN {
+                // The common case, branch-free so that exp vectorizes:
+                // exp(x - m) is 0 for -Inf entries and NaN for NaN ones.
+                let mut e = [T::zero(); MAX_RUN];
+                let e = &mut e[..row.len()];
+                for (o, &x) in e.iter_mut().zip(row) {
+                    *o = (x - *m).fast_exp();
+                }
+                if channels == 1 && self.weights == 0 {
+                    sums[0] = sums[0] + sum_run(e);
+                } else {
+                    for (ch, s) in sums.iter_mut().enumerate() {
+                        let mut acc = T::zero();
+                        for (t, &et) in e.iter().enumerate() {
+                            acc = acc + et * self.weight(tile, ch, t);
+                        }
+                        *s = *s + acc;
+                    }
+                }
+                continue;
             }
             // exp(x - m) with exp(m - m) = 1 even for m = +Inf, and 0 for -Inf entries.
             let at_max = if *m == T::neg_infinity() { T::zero() } else { T::one() };

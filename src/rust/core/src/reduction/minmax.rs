@@ -26,6 +26,7 @@ pub fn ranks_before<T: Real>(max: bool, a: T, ia: usize, b: T, ib: usize) -> boo
     }
 }
 
+#[inline(always)]
 pub fn push<T: Real>(max: bool, dim: usize, v: &mut [T], k: &mut [usize], tile: &Tile<'_, T>) {
     for c in 0..dim {
         let (mut best, mut arg) = (v[c], k[c]);

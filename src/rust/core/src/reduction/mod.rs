@@ -221,6 +221,23 @@ impl Monoid {
     }
 
     pub fn push<T: Real>(&self, v: &mut [T], k: &mut [usize], tile: &Tile<'_, T>) {
+        #[cfg(target_arch = "x86_64")]
+        if crate::cpu::program::has_avx2() {
+            // SAFETY: the CPU supports AVX2 and FMA (checked just above).
+            return unsafe { self.push_avx2(v, k, tile) };
+        }
+        self.push_portable(v, k, tile)
+    }
+
+    /// `push` compiled for AVX2/FMA (the log-sum-exp loops call exp).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn push_avx2<T: Real>(&self, v: &mut [T], k: &mut [usize], tile: &Tile<'_, T>) {
+        self.push_portable(v, k, tile)
+    }
+
+    #[inline(always)]
+    fn push_portable<T: Real>(&self, v: &mut [T], k: &mut [usize], tile: &Tile<'_, T>) {
         match self.reduction {
             Reduction::Sum { dim } => sum::push(self.scheme, dim, v, tile),
             Reduction::MinMax { max, dim, .. } => minmax::push(max, dim, v, k, tile),

@@ -15,6 +15,7 @@ pub fn state_len(dim: usize, scheme: SumScheme) -> (usize, usize) {
 
 /// Sum of a run with eight independent accumulators, so that the loop
 /// vectorizes; the grouping is fixed, so results do not depend on threads.
+#[inline(always)]
 pub fn sum_run<T: Real>(xs: &[T]) -> T {
     let mut acc = [T::zero(); 8];
     let chunks = xs.chunks_exact(8);
@@ -40,6 +41,7 @@ fn kahan_add<T: Real>(s: &mut T, comp: &mut T, x: T) {
     *s = t;
 }
 
+#[inline(always)]
 pub fn push<T: Real>(scheme: SumScheme, dim: usize, v: &mut [T], tile: &Tile<'_, T>) {
     for c in 0..dim {
         let row = tile.f_row(c);

@@ -1,0 +1,34 @@
+// Pairs per second of a few reductions on the CPU engine, for before/after
+// comparisons of engine changes: `cargo run --release --example kernelbench`
+// (set KEOPSR_SIMD=portable to force the baseline x86-64 loops).
+use keopsr_core::{evaluate, Formula, Input, Options, Precision};
+use std::time::Instant;
+
+fn main() {
+    let n = 20_000;
+    let x: Vec<f64> = (0..n * 3).map(|k| ((k * 7919) % 1000) as f64 / 1000.0).collect();
+    let y: Vec<f64> = (0..n * 3).map(|k| ((k * 104729) % 1000) as f64 / 1000.0).collect();
+    let b: Vec<f64> = (0..n).map(|k| (k % 10) as f64).collect();
+    let a = ["x = Vi(3)", "y = Vj(3)", "b = Vj(1)"];
+    let cases = [
+        ("gaussian", "Sum_Reduction(Exp(-SqDist(x, y)) * b, 1)"),
+        ("sqdist", "Sum_Reduction(SqDist(x, y) * b, 1)"),
+        ("logsumexp", "LogSumExp_Reduction(-SqDist(x, y) + b, 1)"),
+        ("argkmin", "ArgKMin_Reduction(SqDist(x, y) + b, 10, 1)"),
+    ];
+    let inputs = [Input::matrix(&x, n, 3), Input::matrix(&y, n, 3), Input::matrix(&b, n, 1)];
+    for precision in [Precision::F64, Precision::F32] {
+        for (name, f) in cases {
+            let formula = Formula::parse(f, &a).unwrap();
+            let options = Options { precision, ..Options::default() };
+            let mut times = Vec::new();
+            for _ in 0..5 {
+                let t = Instant::now();
+                evaluate(&formula, &inputs, &options, &mut || false).unwrap();
+                times.push(t.elapsed().as_secs_f64());
+            }
+            times.sort_by(|a, b| a.partial_cmp(b).unwrap());
+            println!("{name:10} {precision:?}: {:7.1} M pairs/s (median of 5)", (n * n) as f64 / times[2] / 1e6);
+        }
+    }
+}
