@@ -17,6 +17,23 @@ fn main() {
         ("argkmin", "ArgKMin_Reduction(SqDist(x, y) + b, 10, 1)"),
     ];
     let inputs = [Input::matrix(&x, n, 3), Input::matrix(&y, n, 3), Input::matrix(&b, n, 1)];
+    // High dimension: kNN-style squared distances, D = 50, on fewer points.
+    let (m, d) = (5_000, 50);
+    let xd: Vec<f64> = (0..m * d).map(|k| ((k * 7919) % 1000) as f64 / 1000.0).collect();
+    let yd: Vec<f64> = (0..m * d).map(|k| ((k * 104729) % 1000) as f64 / 1000.0).collect();
+    let ad = ["x = Vi(50)", "y = Vj(50)"];
+    for (name, f) in [("sqdist50", "Sum_Reduction(SqDist(x, y), 1)"), ("argkmin50", "ArgKMin_Reduction(SqDist(x, y), 10, 1)")] {
+        let formula = Formula::parse(f, &ad).unwrap();
+        let inputs = [Input::matrix(&xd, m, d), Input::matrix(&yd, m, d)];
+        let mut times = Vec::new();
+        for _ in 0..5 {
+            let t = Instant::now();
+            evaluate(&formula, &inputs, &Options::default(), &mut || false).unwrap();
+            times.push(t.elapsed().as_secs_f64());
+        }
+        times.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        println!("{name:10} F64: {:7.1} M pairs/s (median of 5)", (m * m) as f64 / times[2] / 1e6);
+    }
     for precision in [Precision::F64, Precision::F32] {
         for (name, f) in cases {
             let formula = Formula::parse(f, &a).unwrap();

@@ -196,6 +196,9 @@ const FORMULAS: &[(&str, &[&str])] = &[
     ("Sum_Reduction(Atan2(x, y) + Powf(Abs(x) + 0.1, y) + Asin(x * 0.9) + Acos(y * 0.9) + Atan(x * y) + XLogX(Abs(y)) + SinXDivX(x - y), 1)", &["x = Vi(2)", "y = Vj(2)"]),
     ("Sum_Reduction(ComplexMult(z, ComplexExp(w)) + ComplexDivide(w, ComplexAdd(z, Real2Complex(p))) + Conj(ComplexExp1j(y)), 1)", &["z = Vi(4)", "w = Vj(4)", "p = Pm(1)", "y = Vj(2)"]),
     ("Min_ArgMin_Reduction(WeightedSqDist(s, x, y) + WeightedSqNorm(t, x) + WeightedSqDist(p, x, y) + Normalize(x), 1)", &["s = Vi(4)", "x = Vi(2)", "y = Vj(2)", "t = Vj(2)", "p = Pm(1)"]),
+    // High dimension: element-wise chains fused into their sums.
+    ("Sum_Reduction(SqDist(x, y) + (x | y) * Sum(Square(x - y) * Exp(-x) + IfElse(x - y, x, y)) + Concat(Sum(x * 2), Max(x - y)), 1)", &["x = Vi(20)", "y = Vj(20)"]),
+    ("ArgKMin_Reduction(SqDist(x, y) + Sum(Abs(x - y)), 4, 0)", &["x = Vi(33)", "y = Vj(33)"]),
     ("KMin_Reduction(ComplexAbs(z) + ComplexAngle(z) + ComplexReal(ComplexSum(z)) + ComplexSquareAbs(Imag2Complex(x)), 2, 0)", &["z = Vj(4)", "x = Vi(2)"]),
     ("SumSoftMaxWeight_Reduction(-SqDist(x,y) * 4, 0, y)", &["x = Vi(2)", "y = Vj(2)"]),
 ];

@@ -22,6 +22,9 @@ pub struct Slot {
     pub offset: usize,
     pub dim: usize,
     pub wide: bool,
+    /// A fused node: one component at a time, computed inside the sum that
+    /// consumes it (see `Kind::FusedSum`).
+    pub fused: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -38,6 +41,11 @@ enum Kind {
     Gather(Vec<Option<u32>>),
     Concat,
     OneHot,
+    /// Σ_c of an element-wise chain evaluated one component c at a time
+    /// (`dim` components): the chain's nodes never hold all their components,
+    /// so high-dimensional sums (SqDist, Scalprod, ...) stay in L1 and allow
+    /// large tiles.
+    FusedSum { dim: usize, chain: Vec<Instr> },
     /// Copies a narrow value across the tile (a root that is constant in j).
     Broadcast,
 }
@@ -124,7 +132,11 @@ impl Program {
             }
         }
         let wide = |id: NodeId| graph.deps(id) & inner_bit != 0;
-        let wide_dims: usize = (0..graph.len()).filter(|&id| live[id] && wide(id)).map(|id| graph.dim(id)).sum();
+        let fused = fusable(graph, roots, &live, inner_bit | outer_bit);
+        let wide_dims: usize = (0..graph.len())
+            .filter(|&id| live[id] && wide(id))
+            .map(|id| if fused[id] { 1 } else { graph.dim(id) })
+            .sum();
         let narrow_roots: usize = roots.iter().filter(|&&r| !wide(r)).map(|&r| graph.dim(r)).sum();
         let per_tile = wide_dims + narrow_roots;
         let tile = (SCRATCH_BUDGET / per_tile.max(1)).clamp(MIN_TILE, MAX_TILE) / 8 * 8;
@@ -142,14 +154,15 @@ impl Program {
             cost_per_pair: 0,
             avx2: has_avx2(),
         };
-        let mut alloc = |dim: usize, wide: bool| {
-            let slot = Slot { offset, dim, wide };
+        let mut alloc = |dim: usize, wide: bool, fused: bool| {
+            let slot = Slot { offset, dim, wide, fused };
             offset += if wide { dim * tile } else { dim };
             slot
         };
+        let mut chains: Vec<Vec<Instr>> = vec![Vec::new(); graph.len()];
         for id in (0..graph.len()).filter(|&id| live[id]) {
             let node = graph.node(id);
-            let out = alloc(node.dim, wide(id));
+            let out = if fused[id] { alloc(1, true, true) } else { alloc(node.dim, wide(id), false) };
             slots[id] = Some(out);
             let args: Vec<Slot> = node.args.iter().map(|&a| slots[a].expect("children precede parents")).collect();
             let kind = match node.op {
@@ -166,7 +179,31 @@ impl Program {
                 Op::Concat => Kind::Concat,
                 Op::OneHot(_) => Kind::OneHot,
             };
+            let kind = match kind {
+                Kind::Sum(group) if group == graph.dim(node.args[0]) && fused[node.args[0]] => {
+                    let chain = chains[node.args[0]].clone();
+                    program.cost_per_pair += group * chain.len();
+                    Kind::FusedSum { dim: group, chain }
+                }
+                other => other,
+            };
             let instr = Instr { kind, out, args };
+            if fused[id] {
+                // The chain of a fused node: its fused arguments' chains, then itself.
+                let mut chain = Vec::new();
+                for &a in &node.args {
+                    if fused[a] {
+                        for i in &chains[a] {
+                            if !chain.iter().any(|c: &Instr| c.out.offset == i.out.offset) {
+                                chain.push(i.clone());
+                            }
+                        }
+                    }
+                }
+                chain.push(instr);
+                chains[id] = chain;
+                continue;
+            }
             let deps = graph.deps(id);
             match (deps & outer_bit != 0, deps & inner_bit != 0) {
                 (false, false) => program.fixed.push(instr),
@@ -183,7 +220,7 @@ impl Program {
             let slot = if slot.wide {
                 slot
             } else {
-                let out = alloc(slot.dim, true);
+                let out = alloc(slot.dim, true, false);
                 program.mixed.push(Instr { kind: Kind::Broadcast, out, args: vec![slot] });
                 out
             };
@@ -232,12 +269,28 @@ impl Program {
     #[inline(always)]
     fn run<T: Real>(&self, instrs: &[Instr], s: &mut [T], at: &Position<'_, '_, T>) {
         for instr in instrs {
-            self.exec(instr, s, at);
+            self.exec(instr, s, at, None);
         }
     }
 
     #[inline(always)]
-    fn exec<T: Real>(&self, instr: &Instr, s: &mut [T], at: &Position<'_, '_, T>) {
+    /// Executes one instruction; `comp` is the component being computed
+    /// when the instruction belongs to a fused chain.
+    fn exec<T: Real>(&self, instr: &Instr, s: &mut [T], at: &Position<'_, '_, T>, comp: Option<usize>) {
+        if let Kind::FusedSum { dim, chain } = &instr.kind {
+            let (out, src, n) = (instr.out, instr.args[0], if instr.out.wide { at.len } else { 1 });
+            s[out.offset..out.offset + n].fill(T::zero());
+            for c in 0..*dim {
+                for link in chain {
+                    self.exec(link, s, at, Some(c));
+                }
+                let (head, tail) = s.split_at_mut(out.offset);
+                for (o, &x) in tail[..n].iter_mut().zip(&head[src.offset..src.offset + n]) {
+                    *o = *o + x;
+                }
+            }
+            return;
+        }
         let tile = self.tile;
         let out = instr.out;
         let (n, stride) = if out.wide { (at.len, tile) } else { (1, 1) };
@@ -245,7 +298,7 @@ impl Program {
         let (args, rest) = s.split_at_mut(out.offset);
         let dst = &mut rest[..out.dim * stride];
         let run_of = |slot: &Slot, c: usize| -> &[T] {
-            let c = if slot.dim == 1 { 0 } else { c };
+            let c = if slot.dim == 1 || slot.fused { 0 } else { comp.unwrap_or(c) };
             let w = if slot.wide { tile } else { 1 };
             &args[slot.offset + c * w..slot.offset + c * w + if slot.wide { n } else { 1 }]
         };
@@ -317,6 +370,7 @@ impl Program {
                     }
                 }
             }
+            Kind::FusedSum { .. } => unreachable!("fused sums run before the scratch is split"),
             Kind::Broadcast => {
                 for c in 0..out.dim {
                     let v = run_of(&instr.args[0], c)[0];
@@ -325,4 +379,40 @@ impl Program {
             }
         }
     }
+}
+
+/// Which nodes are fused into the sum that consumes them: element-wise nodes
+/// of dimension >= FUSE_MIN_DIM that depend on both indices (they change with every
+/// pair), are not roots, and are used only by other fused nodes or by sums of
+/// all their components.
+/// Smallest dimension worth fusing: below it, whole-vector slots are small
+/// and per-component dispatch would only add overhead.
+const FUSE_MIN_DIM: usize = 16;
+
+/// `KEOPSR_FUSION=off` disables fusion (for before/after measurements).
+fn fusable(graph: &Graph, roots: &[NodeId], live: &[bool], both: u8) -> Vec<bool> {
+    let n = graph.len();
+    static ENABLED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    if !*ENABLED.get_or_init(|| std::env::var("KEOPSR_FUSION").as_deref() != Ok("off")) {
+        return vec![false; n];
+    }
+    let mut consumers: Vec<Vec<NodeId>> = vec![Vec::new(); n];
+    for id in (0..n).filter(|&id| live[id]) {
+        for &a in &graph.node(id).args {
+            consumers[a].push(id);
+        }
+    }
+    let mut fused = vec![false; n];
+    for id in (0..n).rev() {
+        let node = graph.node(id);
+        let elementwise = matches!(node.op, Op::Unary(_) | Op::Binary(_) | Op::Ternary(_) | Op::Pow(_) | Op::Round(_));
+        fused[id] = live[id]
+            && elementwise
+            && node.dim >= FUSE_MIN_DIM
+            && graph.deps(id) & both == both
+            && !roots.contains(&id)
+            && !consumers[id].is_empty()
+            && consumers[id].iter().all(|&c| fused[c] || graph.node(c).op == Op::Sum(node.dim));
+    }
+    fused
 }
