@@ -17,6 +17,17 @@ keopsr_formula_info <- function(formula, args) .Call(wrap__keopsr_formula_info, 
 #' @noRd
 keopsr_reduce <- function(formula, args, inputs, precision, threads, sum_scheme) .Call(wrap__keopsr_reduce, formula, args, inputs, precision, threads, sum_scheme)
 
+#' Evaluates a reduction restricted to block-sparse ranges: output clusters
+#' `[out_start, out_end)` (0-based), cumulative interval counts `slices`,
+#' reduced intervals `[red_start, red_end)`.
+#' @noRd
+keopsr_reduce_ranges <- function(formula, args, inputs, precision, threads, sum_scheme, out_start, out_end, slices, red_start, red_end) .Call(wrap__keopsr_reduce_ranges, formula, args, inputs, precision, threads, sum_scheme, out_start, out_end, slices, red_start, red_end)
+
+#' Conjugate-gradient solve of (K + alpha I) a = b, K applied by the Sum
+#' reduction `formula` with argument `var` (0-based) bound to a.
+#' @noRd
+keopsr_solve <- function(formula, args, inputs, var, b, alpha, tol, max_iter, jacobi, precision, threads, sum_scheme) .Call(wrap__keopsr_solve, formula, args, inputs, var, b, alpha, tol, max_iter, jacobi, precision, threads, sum_scheme)
+
 #' Number of threads used by default (the available cores).
 #' @noRd
 keopsr_default_threads <- function() .Call(wrap__keopsr_default_threads)

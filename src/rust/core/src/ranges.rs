@@ -93,8 +93,16 @@ impl Ranges {
                     k + 1
                 )));
             }
+            // Touching intervals (kept neighbouring clusters) become one.
+            let mut merged: Vec<Range<usize>> = Vec::with_capacity(intervals.len());
+            for iv in intervals {
+                match merged.last_mut() {
+                    Some(last) if last.end == iv.start => last.end = iv.end,
+                    _ => merged.push(iv),
+                }
+            }
             previous = slice;
-            clusters.push((start..end, intervals));
+            clusters.push((start..end, merged));
         }
         let mut order: Vec<usize> = (0..clusters.len()).filter(|&k| !clusters[k].0.is_empty()).collect();
         order.sort_by_key(|&k| clusters[k].0.start);
@@ -145,6 +153,8 @@ mod tests {
     fn keops_arrays_become_sorted_clusters() {
         let r = Ranges::from_keops(&[(0, 3), (3, 5)], &[2, 3], &[(6, 8), (0, 2), (2, 6)], 5, 8).unwrap();
         assert_eq!(r.clusters()[0], (0..3, vec![0..2, 6..8]));
+        let touching = Ranges::from_keops(&[(0, 5)], &[3], &[(4, 6), (0, 2), (2, 4)], 5, 8).unwrap();
+        assert_eq!(touching.clusters()[0], (0..5, vec![0..6]));
         assert_eq!(r.clusters()[1], (3..5, vec![2..6]));
         assert_eq!(r.pairs(), 3 * 4 + 2 * 4);
         assert_eq!(Ranges::dense(4, 7).pairs(), 28);
