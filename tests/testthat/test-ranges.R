@@ -127,3 +127,12 @@ test_that("bad ranges are classed errors", {
   expect_error(keops_ranges(c(2L, 1L), 1L, matrix(TRUE, 2, 1)), class = "keopsr_input_error")
   expect_error(keops_ranges(1L, 1L, matrix(TRUE, 2, 2)), class = "keopsr_input_error")
 })
+
+test_that("keops_kernel() operators take ranges", {
+  p <- clustered(60, 70, 2, 0.3, 3)
+  G <- exp(-dense_sqdist(p$x, p$y))
+  op_j <- keops_kernel("Sum_Reduction(Exp(-SqDist(x, y)), 1)", c("x = Vi(2)", "y = Vj(2)"))
+  op_i <- keops_kernel("Sum_Reduction(Exp(-SqDist(x, y)), 0)", c("x = Vi(2)", "y = Vj(2)"))
+  expect_close(op_j(list(p$x, p$y), ranges = p$ranges), masked_rows(G, p$mask, "Sum", 0))
+  expect_close(op_i(list(p$x, p$y), ranges = p$ranges), masked_rows(t(G), t(p$mask), "Sum", 0))
+})
