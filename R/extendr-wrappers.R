@@ -17,6 +17,12 @@ keopsr_formula_info <- function(formula, args) .Call(wrap__keopsr_formula_info, 
 #' @noRd
 keopsr_reduce <- function(formula, args, inputs, precision, threads, sum_scheme) .Call(wrap__keopsr_reduce, formula, args, inputs, precision, threads, sum_scheme)
 
+#' The value of a reduction and the gradients of sum(eta * value) with
+#' respect to the variables at 0-based positions `wrt` (eta: NULL for ones;
+#' without `want_value` the value may be skipped).
+#' @noRd
+keopsr_value_and_grad <- function(formula, args, inputs, wrt, eta, want_value, precision, threads, sum_scheme) .Call(wrap__keopsr_value_and_grad, formula, args, inputs, wrt, eta, want_value, precision, threads, sum_scheme)
+
 #' Evaluates a reduction restricted to block-sparse ranges: output clusters
 #' `[out_start, out_end)` (0-based), cumulative interval counts `slices`,
 #' reduced intervals `[red_start, red_end)`.
@@ -31,4 +37,8 @@ keopsr_solve <- function(formula, args, inputs, var, b, alpha, tol, max_iter, ja
 #' Number of threads used by default (the available cores).
 #' @noRd
 keopsr_default_threads <- function() .Call(wrap__keopsr_default_threads)
+
+#' The operation catalogue of the formula language, as columns.
+#' @noRd
+keopsr_operation_table <- function() .Call(wrap__keopsr_operation_table)
 

@@ -13,11 +13,18 @@
 #' @param x a numeric matrix (one row per point) or vector (one column for
 #'   `"i"`/`"j"`; the parameter's values when `index = NA`), or a number.
 #' @param index `"i"`, `"j"`, or `NA` (default) for a parameter.
-#' @param is_complex must be `FALSE`: complex LazyTensors are not supported by
-#'   this version.
-#' @return An object of class `LazyTensor`: a list with the `formula` string,
-#'   the argument declarations `args`, the `data` they refer to, the output
-#'   dimension `dimres` and the indices it depends on (`index`).
+#' @param is_complex `TRUE` for complex data (an R complex matrix or vector;
+#'   real data are taken as real parts). The result is a `ComplexLazyTensor`:
+#'   arithmetic, `exp()`, `Re()`, `Im()`, `Mod()`, `Arg()`, `Conj()` and
+#'   `sum()` work on it, and its reductions return complex matrices. Inside
+#'   formulas a complex vector of dimension d is stored as 2d reals, real and
+#'   imaginary parts interleaved (as in KeOps). Complex data given without
+#'   `is_complex = TRUE` are an error, never silently made real.
+#' @return An object of class `LazyTensor` (and `ComplexLazyTensor` for
+#'   complex data): a list with the `formula` string, the argument
+#'   declarations `args`, the `data` they refer to, the output dimension
+#'   `dimres` (complex components for complex LazyTensors), the indices it
+#'   depends on (`index`) and `is_complex`.
 #' @export
 #' @examples
 #' x <- matrix(rnorm(30), 10, 3)
@@ -28,13 +35,16 @@
 #' K
 #' sum(K, index = "j") # 10 x 1
 LazyTensor <- function(x, index = NA, is_complex = FALSE) {
-  if (!isFALSE(is_complex)) {
-    keopsr_abort("input", "complex LazyTensors are not supported by this version of keopsr")
+  if (!is.logical(is_complex) || length(is_complex) != 1 || is.na(is_complex)) {
+    keopsr_abort("input", "is_complex must be TRUE or FALSE")
   }
   if (inherits(x, "LazyTensor")) return(x)
-  if (!(is.numeric(x) && !is.object(x)) || is.complex(x)) {
+  if (is.complex(x) && !is_complex) {
+    keopsr_abort("input", "complex data need LazyTensor(x, index, is_complex = TRUE); they are never silently made real")
+  }
+  if (!((is.numeric(x) || is.complex(x)) && !is.object(x))) {
     keopsr_abort("input", sprintf(
-      "LazyTensor() needs a numeric matrix or vector, got %s", describe_object(x)
+      "LazyTensor() needs a numeric or complex matrix or vector, got %s", describe_object(x)
     ))
   }
   if (!is.null(dim(x)) && length(dim(x)) != 2) {
@@ -44,6 +54,7 @@ LazyTensor <- function(x, index = NA, is_complex = FALSE) {
     keopsr_abort("input", "index must be \"i\", \"j\" or NA (a parameter)")
   }
   if (is.integer(x)) storage.mode(x) <- "double"
+  if (is_complex) x <- interleave_complex(x)
   if (is.na(index)) {
     dim <- length(x)
     keyword <- "Pm"
@@ -59,21 +70,42 @@ LazyTensor <- function(x, index = NA, is_complex = FALSE) {
   new_lazy_tensor(
     formula = name,
     args = sprintf("%s = %s(%d)", name, keyword, dim),
-    data = stats::setNames(list(x), name)
+    data = stats::setNames(list(x), name),
+    complex = is_complex
   )
 }
 
-#' @rdname LazyTensor
-#' @export
-Vi <- function(x) LazyTensor(x, "i")
+# A complex matrix (or vector) as reals: real and imaginary parts of each
+# column side by side, the layout of complex vectors inside formulas.
+interleave_complex <- function(z) {
+  if (is.null(dim(z))) {
+    return(as.vector(rbind(Re(z), Im(z))))
+  }
+  out <- matrix(0, nrow(z), 2 * ncol(z))
+  out[, seq(1, by = 2, length.out = ncol(z))] <- Re(z)
+  out[, seq(2, by = 2, length.out = ncol(z))] <- Im(z)
+  out
+}
+
+# The inverse of interleave_complex() for a result matrix.
+deinterleave_complex <- function(m) {
+  odd <- seq(1, ncol(m), by = 2)
+  matrix(complex(real = m[, odd], imaginary = m[, odd + 1]), nrow(m), length(odd))
+}
+
+is_complex_operand <- function(x) is.complex(x) || (is.LazyTensor(x) && isTRUE(x$is_complex))
 
 #' @rdname LazyTensor
 #' @export
-Vj <- function(x) LazyTensor(x, "j")
+Vi <- function(x, is_complex = FALSE) LazyTensor(x, "i", is_complex)
 
 #' @rdname LazyTensor
 #' @export
-Pm <- function(x) LazyTensor(x, NA)
+Vj <- function(x, is_complex = FALSE) LazyTensor(x, "j", is_complex)
+
+#' @rdname LazyTensor
+#' @export
+Pm <- function(x, is_complex = FALSE) LazyTensor(x, NA, is_complex)
 
 #' @rdname LazyTensor
 #' @export
@@ -81,11 +113,14 @@ is.LazyTensor <- function(x) inherits(x, "LazyTensor")
 
 # Builds a LazyTensor from a formula, checking it (and getting its
 # dimension) in Rust: dimension errors surface when the formula is written.
-new_lazy_tensor <- function(formula, args, data, call = sys.call(-1)) {
+new_lazy_tensor <- function(formula, args, data, call = sys.call(-1), complex = FALSE) {
   info <- check_result(keopsr_expression_info(formula, args), call)
   structure(
-    list(formula = formula, args = args, data = data, dimres = info$dim, index = info$index),
-    class = "LazyTensor"
+    list(
+      formula = formula, args = args, data = data, dimres = if (complex) info$dim %/% 2L else info$dim,
+      index = info$index, is_complex = complex
+    ),
+    class = c(if (complex) "ComplexLazyTensor", "LazyTensor")
   )
 }
 
@@ -97,9 +132,9 @@ merge_variables <- function(operands) {
 }
 
 # Combines the variables of several LazyTensors into a new formula.
-combine <- function(formula, operands, call = sys.call(-1)) {
+combine <- function(formula, operands, call = sys.call(-1), complex = FALSE) {
   vars <- merge_variables(operands)
-  new_lazy_tensor(formula, vars$args, vars$data, call)
+  new_lazy_tensor(formula, vars$args, vars$data, call, complex)
 }
 
 # A LazyTensor, or a number turned into a literal (or a parameter when it is
@@ -112,13 +147,13 @@ as_operand <- function(x) {
     return(list(formula = literal, args = character(), data = list()))
   }
   if (is.numeric(x) && !is.object(x)) return(Pm(x))
+  if (is.complex(x) && !is.object(x)) return(LazyTensor(x, NA, is_complex = TRUE))
   keopsr_abort("input", sprintf(
     "cannot combine a LazyTensor with %s", describe_object(x)
   ), call = sys.call(-2))
 }
 
 describe_object <- function(x) {
-  if (is.complex(x)) return("complex numbers (complex LazyTensors are not supported)")
   paste0("an object of class ", paste(class(x), collapse = "/"))
 }
 
@@ -132,7 +167,7 @@ print.LazyTensor <- function(x, ...) {
 format.LazyTensor <- function(x, ...) {
   index <- switch(x$index, i = "indexed by i", j = "indexed by j", ij = "indexed by i and j", "constant")
   c(
-    sprintf("LazyTensor of dimension %d, %s", x$dimres, index),
+    sprintf("%s of dimension %d, %s", if (isTRUE(x$is_complex)) "ComplexLazyTensor" else "LazyTensor", x$dimres, index),
     paste0("formula: ", x$formula),
     paste0("arguments: ", paste(x$args, collapse = ", "))
   )

@@ -29,8 +29,8 @@
 #' }
 keops_linop <- function(K, alpha = 0) {
   call <- sys.call()
-  if (!is.LazyTensor(K) || K$dimres != 1) {
-    keopsr_abort("input", "K must be a LazyTensor of dimension 1", call)
+  if (!is.LazyTensor(K) || isTRUE(K$is_complex) || K$dimres != 1) {
+    keopsr_abort("input", "K must be a real LazyTensor of dimension 1", call)
   }
   if (!is.numeric(alpha) || length(alpha) != 1 || !is.finite(alpha)) {
     keopsr_abort("option", "alpha must be one finite number", call)

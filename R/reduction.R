@@ -18,6 +18,15 @@ check_K <- function(K, call) {
 
 reduce_lazy <- function(name, x, index, K = NULL, weight = NULL, ranges = NULL, call = sys.call(-1)) {
   if (!is.LazyTensor(x)) keopsr_abort("input", "the reduced object must be a LazyTensor", call)
+  if (name %in% c("ArgMin", "ArgMax") && length(index) == 1 && is.na(index)) {
+    return(apply_op(name, x, call = call))
+  }
+  complex <- is_complex_operand(x)
+  if (complex && name != "Sum") {
+    keopsr_abort("reduction", sprintf(
+      "%s reductions are not defined for complex LazyTensors (only sum); reduce Re(), Im() or Mod() instead", name
+    ), call)
+  }
   axis <- axis_code(index, call)
   if (!is.null(K)) K <- check_K(K, call)
   operands <- list(x)
@@ -25,7 +34,8 @@ reduce_lazy <- function(name, x, index, K = NULL, weight = NULL, ranges = NULL, 
   pieces <- c(x$formula, K, axis, if (!is.null(weight)) operands[[2]]$formula)
   formula <- sprintf("%s_Reduction(%s)", name, paste(pieces, collapse = ", "))
   vars <- merge_variables(operands)
-  evaluate_formula(formula, vars$args, vars$data, ranges = ranges_for(ranges, index, call), call = call)
+  res <- evaluate_formula(formula, vars$args, vars$data, ranges = ranges_for(ranges, index, call), call = call)
+  if (complex) deinterleave_complex(res) else res
 }
 
 # Runs a reduction formula with the current options.
@@ -56,8 +66,10 @@ evaluate_formula <- function(formula, args, inputs, sum_scheme = NULL, call = sy
 #'
 #' With `index = "i"` or `"j"`, reduces the symbolic matrix over that index:
 #' `sum(F, index = "j")` is the M x d matrix \eqn{\sum_j F(x_i, y_j)}.
-#' With `index = NA` (default), `sum()` adds the components of each value
-#' (a LazyTensor of dimension 1).
+#' With `index = NA` (default), `sum()`, `min()` and `max()` act on the
+#' components of each value (a LazyTensor of dimension 1; `sum()` of a
+#' complex LazyTensor is a complex scalar). Only `sum()` reduces complex
+#' LazyTensors over an index, giving a complex matrix.
 #'
 #' @param ... a LazyTensor, then optionally `index`.
 #' @param na.rm unused (NA and NaN follow IEEE arithmetic, see [keopsr]).
@@ -79,11 +91,10 @@ Summary.LazyTensor <- function(..., na.rm = FALSE) {
   index <- if ("index" %in% names(args)) args$index else if (length(args) >= 2) args[[2]] else NA
   x <- args[[1]]
   if (length(index) == 1 && is.na(index)) {
-    if (.Generic == "sum") return(apply_op("Sum", x, call = call))
-    keopsr_abort("reduction", sprintf(
-      "%s(x) over the components of a vector is not supported by this version; use index = \"i\" or \"j\"",
-      .Generic
-    ), call)
+    if (is_complex_operand(x) && .Generic == "sum") return(apply_op("ComplexSum", x, call = call, complex = TRUE))
+    op <- c(sum = "Sum", min = "Min", max = "Max")[.Generic]
+    if (is.na(op)) keopsr_abort("reduction", sprintf("%s() is not defined for LazyTensors", .Generic), call)
+    return(apply_op(op, x, call = call))
   }
   name <- switch(.Generic,
     sum = "Sum", min = "Min", max = "Max",
@@ -99,7 +110,9 @@ Summary.LazyTensor <- function(..., na.rm = FALSE) {
 #' the values and the indices. Ties go to the smallest index; NaN ranks last.
 #'
 #' @param x a LazyTensor.
-#' @param index `"i"` or `"j"`: the index reduced over.
+#' @param index `"i"` or `"j"`: the index reduced over. For `argmin()` and
+#'   `argmax()`, `NA` (default) gives instead the 0-based position of the
+#'   extreme component of each value (a LazyTensor of dimension 1).
 #' @param ranges optional block-sparse ranges from [keops_ranges()]: output
 #'   rows outside every kept block get the reduction's value on an empty set.
 #' @return `argmin()`, `argmax()`: an integer matrix. `min_argmin()`,
@@ -110,11 +123,11 @@ Summary.LazyTensor <- function(..., na.rm = FALSE) {
 #' x_i <- Vi(matrix(rnorm(30), 10, 3))
 #' y_j <- Vj(matrix(rnorm(60), 20, 3))
 #' argmin(sqdist(x_i, y_j), "j") # nearest y for each x
-argmin <- function(x, index, ranges = NULL) reduce_lazy("ArgMin", x, index, ranges = ranges)
+argmin <- function(x, index = NA, ranges = NULL) reduce_lazy("ArgMin", x, index, ranges = ranges)
 
 #' @rdname argmin
 #' @export
-argmax <- function(x, index, ranges = NULL) reduce_lazy("ArgMax", x, index, ranges = ranges)
+argmax <- function(x, index = NA, ranges = NULL) reduce_lazy("ArgMax", x, index, ranges = ranges)
 
 #' @rdname argmin
 #' @export

@@ -51,6 +51,7 @@ solve.LazyTensor <- function(a, b, alpha = 1e-10, tol = 1e-6, max_iter = 1000L,
                              precond = c("none", "jacobi"), ...) {
   call <- sys.call()
   K <- a
+  if (isTRUE(K$is_complex)) keopsr_abort("input", "K must be a real LazyTensor, not a complex one", call)
   if (K$dimres != 1) {
     keopsr_abort("dimension", sprintf("K must have dimension 1, got dimension %d", K$dimres), call)
   }

@@ -96,44 +96,19 @@ fn keopsr_formula_info(formula: &str, args: Strings) -> Robj {
     })
 }
 
-/// Evaluates a reduction formula on `inputs` (a list in argument order).
-/// @noRd
-#[extendr]
-fn keopsr_reduce(formula: &str, args: Strings, inputs: List, precision: &str, threads: i32, sum_scheme: &str) -> Robj {
-    guarded(|| {
-        let f = Formula::parse(formula, &aliases(&args))?;
-        let options = Options {
-            precision: Precision::from_name(precision)?,
-            threads: usize::try_from(threads)
-                .map_err(|_| Error::Option(format!("threads must be 0 (all cores) or positive, got {threads}")))?,
-            sum_scheme: SumScheme::from_name(sum_scheme)?,
-        };
-        let names = f.variables()?.into_iter().map(|v| v.describe()).collect::<Vec<_>>();
-        let owned = inputs
-            .values()
-            .enumerate()
-            .map(|(k, robj)| {
-                let name = names.get(k).cloned().unwrap_or_else(|| format!("input {}", k + 1));
-                convert::numeric(&robj, &name)
-            })
-            .collect::<keopsr_core::Result<Vec<_>>>()?;
-        let views: Vec<Input<'_>> = owned.iter().map(|a| a.view()).collect();
-        let out = keopsr_core::evaluate(&f, &views, &options, &mut interrupt::pending)?;
-        Ok(output(out))
-    })
-}
-
-/// Options and converted inputs shared by the reduction entry points.
-fn options_of(precision: &str, threads: i32, sum_scheme: &str) -> keopsr_core::Result<Options> {
+fn options(precision: &str, threads: i32, sum_scheme: &str) -> keopsr_core::Result<Options> {
     Ok(Options {
         precision: Precision::from_name(precision)?,
         threads: usize::try_from(threads)
             .map_err(|_| Error::Option(format!("threads must be 0 (all cores) or positive, got {threads}")))?,
         sum_scheme: SumScheme::from_name(sum_scheme)?,
+        // The R options do not choose a backend yet: the defaults (CPU).
+        ..Options::default()
     })
 }
 
-fn numeric_inputs(f: &Formula, inputs: &List) -> keopsr_core::Result<Vec<convert::Numeric>> {
+/// The inputs of a formula, converted (numeric data are not copied).
+fn formula_inputs(f: &Formula, inputs: &List) -> keopsr_core::Result<Vec<convert::Numeric>> {
     let names = f.variables()?.into_iter().map(|v| v.describe()).collect::<Vec<_>>();
     inputs
         .values()
@@ -143,6 +118,70 @@ fn numeric_inputs(f: &Formula, inputs: &List) -> keopsr_core::Result<Vec<convert
             convert::numeric(&robj, &name)
         })
         .collect()
+}
+
+/// Evaluates a reduction formula on `inputs` (a list in argument order).
+/// @noRd
+#[extendr]
+fn keopsr_reduce(formula: &str, args: Strings, inputs: List, precision: &str, threads: i32, sum_scheme: &str) -> Robj {
+    guarded(|| {
+        let f = Formula::parse(formula, &aliases(&args))?;
+        let options = options(precision, threads, sum_scheme)?;
+        let owned = formula_inputs(&f, &inputs)?;
+        let views: Vec<Input<'_>> = owned.iter().map(|a| a.view()).collect();
+        let out = keopsr_core::evaluate(&f, &views, &options, &mut interrupt::pending)?;
+        Ok(output(out))
+    })
+}
+
+/// The value of a reduction and the gradients of sum(eta * value) with
+/// respect to the variables at 0-based positions `wrt` (eta: NULL for ones;
+/// without `want_value` the value may be skipped).
+/// @noRd
+#[extendr]
+#[allow(clippy::too_many_arguments)]
+fn keopsr_value_and_grad(
+    formula: &str,
+    args: Strings,
+    inputs: List,
+    wrt: Integers,
+    eta: Robj,
+    want_value: bool,
+    precision: &str,
+    threads: i32,
+    sum_scheme: &str,
+) -> Robj {
+    guarded(|| {
+        let f = Formula::parse(formula, &aliases(&args))?;
+        let options = options(precision, threads, sum_scheme)?;
+        let owned = formula_inputs(&f, &inputs)?;
+        let views: Vec<Input<'_>> = owned.iter().map(|a| a.view()).collect();
+        let wrt = wrt
+            .iter()
+            .map(|k| {
+                Option::<i32>::from(k)
+                    .and_then(|k| usize::try_from(k).ok())
+                    .ok_or_else(|| Error::Input("variable positions must be non-negative whole numbers".to_string()))
+            })
+            .collect::<keopsr_core::Result<Vec<_>>>()?;
+        let eta = if eta.is_null() { None } else { Some(convert::numeric(&eta, "eta")?) };
+        let eta_view = eta.as_ref().map(|e| e.view());
+        let res = keopsr_core::gradient::value_and_gradient(
+            &f,
+            &views,
+            &wrt,
+            eta_view.as_ref().map(|e| e.values),
+            want_value,
+            &options,
+            &mut interrupt::pending,
+        )?;
+        let grads: Vec<Robj> = res
+            .gradients
+            .into_iter()
+            .map(|m| convert::matrix(m.values.into_iter().collect_robj(), m.nrow, m.ncol))
+            .collect();
+        Ok(list!(value = output(res.value), gradients = List::from_values(grads)).into_robj())
+    })
 }
 
 /// 0-based (start, end) pairs from two integer vectors.
@@ -181,8 +220,8 @@ fn keopsr_reduce_ranges(
 ) -> Robj {
     guarded(|| {
         let f = Formula::parse(formula, &aliases(&args))?;
-        let options = options_of(precision, threads, sum_scheme)?;
-        let owned = numeric_inputs(&f, &inputs)?;
+        let options = options(precision, threads, sum_scheme)?;
+        let owned = formula_inputs(&f, &inputs)?;
         let views: Vec<Input<'_>> = owned.iter().map(|a| a.view()).collect();
         let prepared = Prepared::new(&f, &views, &options)?;
         let (rows, inner) = prepared.shape();
@@ -222,8 +261,8 @@ fn keopsr_solve(
 ) -> Robj {
     guarded(|| {
         let f = Formula::parse(formula, &aliases(&args))?;
-        let options = options_of(precision, threads, sum_scheme)?;
-        let owned = numeric_inputs(&f, &inputs)?;
+        let options = options(precision, threads, sum_scheme)?;
+        let owned = formula_inputs(&f, &inputs)?;
         let views: Vec<Input<'_>> = owned.iter().map(|a| a.view()).collect();
         let var = usize::try_from(var).map_err(|_| Error::Internal(format!("bad variable position {var}")))?;
         let max_iter = usize::try_from(max_iter)
@@ -269,13 +308,32 @@ fn keopsr_default_threads() -> i32 {
     keopsr_core::cpu::default_threads() as i32
 }
 
+/// The operation catalogue of the formula language, as columns.
+/// @noRd
+#[extendr]
+fn keopsr_operation_table() -> Robj {
+    let rows = keopsr_core::ops::catalogue();
+    let col = |f: &dyn Fn(&keopsr_core::ops::CatalogueEntry) -> String| -> Vec<String> { rows.iter().map(f).collect() };
+    list!(
+        name = col(&|r| r.name.to_string()),
+        r_function = col(&|r| r.r_name.to_string()),
+        usage = col(&|r| r.usage.clone()),
+        dimension = col(&|r| r.dim_rule.to_string()),
+        description = col(&|r| r.doc.clone()),
+        family = col(&|r| r.family.to_string())
+    )
+    .into_robj()
+}
+
 extendr_module! {
     mod keopsr;
     fn keopsr_init;
     fn keopsr_expression_info;
     fn keopsr_formula_info;
     fn keopsr_reduce;
+    fn keopsr_value_and_grad;
     fn keopsr_reduce_ranges;
     fn keopsr_solve;
     fn keopsr_default_threads;
+    fn keopsr_operation_table;
 }

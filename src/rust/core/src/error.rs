@@ -27,6 +27,10 @@ pub enum Error {
     #[error("{0}")]
     Input(String),
 
+    /// The GPU backend is not usable (no driver, no GPU, no NVRTC) or failed.
+    #[error("{0}")]
+    Backend(String),
+
     /// A reduction argument (K, axis) is invalid for the given data.
     #[error("{0}")]
     Reduction(String),
@@ -55,6 +59,7 @@ impl Error {
             Error::Syntax { .. } | Error::Formula { .. } => "formula",
             Error::Dimension { .. } => "dimension",
             Error::Input(_) => "input",
+            Error::Backend(_) => "backend",
             Error::Reduction(_) => "reduction",
             Error::Option(_) => "option",
             Error::Interrupted => "interrupt",

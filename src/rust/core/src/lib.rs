@@ -7,8 +7,10 @@
 //! the M × N matrix. This crate has no R dependency.
 
 pub mod cpu;
+pub mod cuda;
 pub mod error;
 pub mod formula;
+pub mod gradient;
 pub mod ops;
 pub mod plan;
 pub mod ranges;
@@ -17,7 +19,7 @@ pub mod solve;
 
 pub use error::{Error, Result};
 pub use formula::{Expression, Formula};
-pub use plan::{evaluate, Input, Options, Output, Precision, Prepared};
+pub use plan::{evaluate, Backend, Input, Options, Output, Precision, Prepared};
 pub use ranges::Ranges;
 
 /// The floating-point types the engines compute in (f64 by default, f32 on request).

@@ -25,17 +25,39 @@ impl Precision {
     }
 }
 
+/// Where reductions run: CPU threads, GPUs, or a GPU when one is usable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Cpu,
+    Gpu,
+    Auto,
+}
+
+impl Backend {
+    pub fn from_name(name: &str) -> Result<Backend> {
+        match name {
+            "cpu" => Ok(Backend::Cpu),
+            "gpu" => Ok(Backend::Gpu),
+            "auto" => Ok(Backend::Auto),
+            other => Err(Error::Option(format!("unknown backend '{other}'; use \"auto\", \"cpu\" or \"gpu\""))),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 pub struct Options {
     pub precision: Precision,
     /// 0: one thread per available core.
     pub threads: usize,
     pub sum_scheme: SumScheme,
+    pub backend: Backend,
+    /// GPUs to use, as a bit mask of device ordinals (0: all).
+    pub gpu_mask: u64,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { precision: Precision::F64, threads: 0, sum_scheme: SumScheme::Block }
+        Options { precision: Precision::F64, threads: 0, sum_scheme: SumScheme::Block, backend: Backend::Cpu, gpu_mask: 0 }
     }
 }
 
@@ -139,7 +161,7 @@ pub fn check_inputs(vars: &[VarInfo], inputs: &[Input<'_>]) -> Result<(usize, us
     Ok((ni, nj))
 }
 
-/// Evaluates a reduction on the CPU. `interrupted` is polled on the calling
+/// Evaluates a reduction on the chosen backend. `interrupted` is polled on the calling
 /// thread about every 0.1 s.
 pub fn evaluate(
     formula: &Formula,
@@ -163,6 +185,7 @@ enum Values<'a> {
 /// One argument can be swapped for other values of the same shape at each
 /// run ([`Prepared::run_with`]).
 pub struct Prepared<'a> {
+    formula: Formula,
     vars: Vec<VarInfo>,
     program: Program,
     monoid: Monoid,
@@ -172,7 +195,9 @@ pub struct Prepared<'a> {
     /// Points of each argument (1 for a parameter).
     nrows: Vec<usize>,
     values: Values<'a>,
-    threads: usize,
+    options: Options,
+    /// Reductions run on the GPU backend (a usable GPU was chosen).
+    gpu: bool,
 }
 
 impl<'a> Prepared<'a> {
@@ -192,13 +217,26 @@ impl<'a> Prepared<'a> {
             }
         }
         let monoid = Monoid { reduction: formula.reduction, scheme: options.sum_scheme };
+        let gpu = choose_gpu(options.backend)?;
         let program = Program::compile(&formula.graph, &formula.roots, formula.axis);
         let nrows = vars.iter().zip(inputs).map(|(v, input)| rows_of(v, input)).collect();
         let values = match options.precision {
             Precision::F64 => Values::F64(inputs.iter().map(|i| i.values).collect()),
             Precision::F32 => Values::F32(inputs.iter().map(|i| to_f32(i.values)).collect()),
         };
-        Ok(Prepared { vars, program, monoid, axis: formula.axis, rows, inner, nrows, values, threads: options.threads })
+        Ok(Prepared {
+            formula: formula.clone(),
+            vars,
+            program,
+            monoid,
+            axis: formula.axis,
+            rows,
+            inner,
+            nrows,
+            values,
+            options: *options,
+            gpu,
+        })
     }
 
     /// Number of output rows and of reduced indices.
@@ -219,7 +257,9 @@ impl<'a> Prepared<'a> {
         self.monoid.reduction
     }
 
-    /// Runs the reduction, block-sparse when `ranges` is given.
+    /// Runs the reduction, block-sparse when `ranges` is given (block-sparse
+    /// reductions run on the CPU: the GPU backend has no ranges yet, and
+    /// `backend = "gpu"` with ranges is a backend error).
     pub fn run(&self, ranges: Option<&Ranges>, interrupted: &mut dyn FnMut() -> bool) -> Result<Output> {
         self.dispatch(None, Reduce { prepared: self, ranges, interrupted })
     }
@@ -282,7 +322,7 @@ impl<'a> Prepared<'a> {
         }
     }
 
-    fn reduce<T: Real>(
+    fn reduce<T: GpuReal>(
         &self,
         data: &[Data<'_, T>],
         ranges: Option<&Ranges>,
@@ -293,7 +333,16 @@ impl<'a> Prepared<'a> {
             r.check(rows, inner)?;
         }
         let monoid = &self.monoid;
-        let states = cpu::reduce_ranges(&self.program, monoid, data, rows, inner, ranges, self.threads, interrupted)?;
+        if ranges.is_some() && self.options.backend == Backend::Gpu {
+            return Err(Error::Backend(
+                "block-sparse ranges run on the CPU only: use backend = \"cpu\" or \"auto\"".into(),
+            ));
+        }
+        let states = if self.gpu && ranges.is_none() {
+            crate::cuda::reduce(&self.formula, &self.vars, monoid, data, rows, inner, &self.options, interrupted)?
+        } else {
+            cpu::reduce_ranges(&self.program, monoid, data, rows, inner, ranges, self.options.threads, interrupted)?
+        };
         let (value_cols, index_cols) = monoid.reduction.output_cols();
         let mut values = vec![0.0; rows * value_cols];
         let mut indices = vec![0i32; rows * index_cols];
@@ -316,11 +365,38 @@ impl<'a> Prepared<'a> {
     }
 }
 
+/// The evaluation types, which both backends take.
+pub trait GpuReal: Real + cudarc::driver::DeviceRepr + cudarc::driver::ValidAsZeroBits {}
+impl<T: Real + cudarc::driver::DeviceRepr + cudarc::driver::ValidAsZeroBits> GpuReal for T {}
+
+/// Whether reductions go to the GPU backend: never for `Cpu`, when a GPU is
+/// usable for `Auto`, and for `Gpu` (an error when none is usable).
+fn choose_gpu(backend: Backend) -> Result<bool> {
+    Ok(match backend {
+        Backend::Cpu => false,
+        Backend::Gpu => {
+            if !crate::cuda::usable(None) {
+                let info = crate::cuda::info(None);
+                return Err(Error::Backend(format!(
+                    "backend = \"gpu\" but no GPU is usable: {}",
+                    info.gpu_error.or(info.nvrtc_error).unwrap_or_else(|| if info.driver {
+                        "the CUDA driver sees no GPU".into()
+                    } else {
+                        "no CUDA driver (libcuda) was found".into()
+                    })
+                )));
+            }
+            true
+        }
+        Backend::Auto => crate::cuda::usable(None),
+    })
+}
+
 /// What runs on the data once they are in the evaluation precision (a
 /// closure cannot be generic over it).
 trait WithData {
     type Out;
-    fn run<T: Real>(self, data: &[Data<'_, T>]) -> Result<Self::Out>;
+    fn run<T: GpuReal>(self, data: &[Data<'_, T>]) -> Result<Self::Out>;
 }
 
 struct Reduce<'p, 'a, 'r, 'i> {
@@ -331,7 +407,7 @@ struct Reduce<'p, 'a, 'r, 'i> {
 
 impl WithData for Reduce<'_, '_, '_, '_> {
     type Out = Output;
-    fn run<T: Real>(self, data: &[Data<'_, T>]) -> Result<Output> {
+    fn run<T: GpuReal>(self, data: &[Data<'_, T>]) -> Result<Output> {
         self.prepared.reduce(data, self.ranges, self.interrupted)
     }
 }
@@ -342,9 +418,9 @@ struct Diagonal<'p, 'a> {
 
 impl WithData for Diagonal<'_, '_> {
     type Out = Vec<f64>;
-    fn run<T: Real>(self, data: &[Data<'_, T>]) -> Result<Vec<f64>> {
+    fn run<T: GpuReal>(self, data: &[Data<'_, T>]) -> Result<Vec<f64>> {
         let p = self.prepared;
-        Ok(cpu::diagonal(&p.program, data, p.rows, p.threads)?.into_iter().map(|x| x.to_double()).collect())
+        Ok(cpu::diagonal(&p.program, data, p.rows, p.options.threads)?.into_iter().map(|x| x.to_double()).collect())
     }
 }
 

@@ -2,7 +2,7 @@
 //! (i, j) pair at a time and reduces with plain Rust code.
 
 use keopsr_core::formula::{Axis, Cat, Graph, NodeId};
-use keopsr_core::ops::Op;
+use keopsr_core::ops::{Extremum, Op};
 use keopsr_core::reduction::SumScheme;
 use keopsr_core::{evaluate, Formula, Input, Options, Precision};
 
@@ -32,7 +32,40 @@ fn eval_pair(g: &Graph, id: NodeId, data: &[(Vec<f64>, usize)], i: usize, j: usi
             };
             (0..info.dim).map(|c| values[c * nrow + p]).collect()
         }
-        Op::Sum => vec![eval_pair(g, node.args[0], data, i, j).iter().sum()],
+        Op::Sum(group) => {
+            let x = eval_pair(g, node.args[0], data, i, j);
+            x.chunks(group).map(|c| c.iter().sum()).collect()
+        }
+        Op::Extremum(e) => {
+            let x = eval_pair(g, node.args[0], data, i, j);
+            // First position of the best value, NaN last.
+            let key = |v: f64| if v.is_nan() { f64::INFINITY } else { v };
+            let (mut best, mut pos) = (x[0], 0);
+            for (c, &v) in x.iter().enumerate() {
+                let better = match e {
+                    Extremum::Min | Extremum::ArgMin => key(v) < key(best) || (best.is_nan() && !v.is_nan()),
+                    Extremum::Max | Extremum::ArgMax => (v > best && !v.is_nan()) || (best.is_nan() && !v.is_nan()),
+                };
+                if better {
+                    (best, pos) = (v, c);
+                }
+            }
+            vec![if matches!(e, Extremum::ArgMin | Extremum::ArgMax) { pos as f64 } else { best }]
+        }
+        Op::Gather(t) => {
+            let x = eval_pair(g, node.args[0], data, i, j);
+            g.table(t).iter().map(|k| k.map_or(0.0, |k| x[k as usize])).collect()
+        }
+        Op::Concat => {
+            let mut x = eval_pair(g, node.args[0], data, i, j);
+            x.extend(eval_pair(g, node.args[1], data, i, j));
+            x
+        }
+        Op::OneHot(d) => {
+            let x = eval_pair(g, node.args[0], data, i, j)[0].round();
+            (0..d).map(|c| if x == c as f64 { 1.0 } else { 0.0 }).collect()
+        }
+        Op::Const(bits) => vec![f64::from_bits(bits); node.dim],
         op => {
             let args: Vec<Vec<f64>> = node.args.iter().map(|&a| eval_pair(g, a, data, i, j)).collect();
             (0..node.dim)
@@ -151,6 +184,19 @@ const FORMULAS: &[(&str, &[&str])] = &[
     ("ArgKMin_Reduction(SqDist(x,y), 7, 0)", &["x = Vi(4)", "y = Vj(4)"]),
     ("LogSumExp_Reduction(-SqDist(x,y) * 3 + x, 1)", &["x = Vi(2)", "y = Vj(2)"]),
     ("LogSumExp_Reduction(-SqDist(x,y), 1, Exp(y))", &["x = Vi(2)", "y = Vj(2)"]),
+    // The formula-language primitives: Gather, Concat, OneHot, Sum of groups,
+    // Extremum, Ternary, Round, comparisons, narrow/wide mixes.
+    ("Sum_Reduction(Concat(Elem(x, 2), Extract(y, 1, 2)) * ElemT(Sum(x), 3, 1) + ExtractT(Elem(y, 0), 1, 3), 1)", &["x = Vi(3)", "y = Vj(3)"]),
+    ("Sum_Reduction(MatVecMult(a, y) + VecMatMult(y, a) + TensorProd(x, Elem(y, 0)), 0)", &["a = Vi(9)", "y = Vj(3)", "x = Vi(3)"]),
+    ("Sum_Reduction(TensorDot(a, y, Ind(2, 3), Ind(3), Ind(1), Ind(0)) + Extract(Kron(x, Concat(y, y), Ind(1, 1), Ind(2, 3)), 1, 2), 1)", &["a = Vi(6)", "y = Vj(3)", "x = Vi(1)"]),
+    ("Sum_Reduction(TensorDot(a, b, Ind(2, 3), Ind(2, 3), Ind(0), Ind(0), Ind(1, 0)), 0)", &["a = Vi(6)", "b = Vj(6)"]),
+    ("Sum_Reduction(Concat(Max(x - y), Concat(ArgMin(x * y), Min(y))) + OneHot(ArgMax(x + y), 3), 1)", &["x = Vi(3)", "y = Vj(3)"]),
+    ("Sum_Reduction(IfElse(x - y, Clamp(x, -0.5, y), Mod(x * 7, 2, -1)) + Round(y * 10, 1) + Floor(x * 3), 0)", &["x = Vi(2)", "y = Vj(2)"]),
+    ("Sum_Reduction(Step(x - y) + ReLU(x - y) + Sign(x) + LessThan(x, y) * 2 + LessOrEqual(y, 0) + Equal(Floor(x*2), Floor(y*2)) + NotEqual(x, y), 1)", &["x = Vi(2)", "y = Vj(2)"]),
+    ("Sum_Reduction(Atan2(x, y) + Powf(Abs(x) + 0.1, y) + Asin(x * 0.9) + Acos(y * 0.9) + Atan(x * y) + XLogX(Abs(y)) + SinXDivX(x - y), 1)", &["x = Vi(2)", "y = Vj(2)"]),
+    ("Sum_Reduction(ComplexMult(z, ComplexExp(w)) + ComplexDivide(w, ComplexAdd(z, Real2Complex(p))) + Conj(ComplexExp1j(y)), 1)", &["z = Vi(4)", "w = Vj(4)", "p = Pm(1)", "y = Vj(2)"]),
+    ("Min_ArgMin_Reduction(WeightedSqDist(s, x, y) + WeightedSqNorm(t, x) + WeightedSqDist(p, x, y) + Normalize(x), 1)", &["s = Vi(4)", "x = Vi(2)", "y = Vj(2)", "t = Vj(2)", "p = Pm(1)"]),
+    ("KMin_Reduction(ComplexAbs(z) + ComplexAngle(z) + ComplexReal(ComplexSum(z)) + ComplexSquareAbs(Imag2Complex(x)), 2, 0)", &["z = Vj(4)", "x = Vi(2)"]),
     ("SumSoftMaxWeight_Reduction(-SqDist(x,y) * 4, 0, y)", &["x = Vi(2)", "y = Vj(2)"]),
 ];
 

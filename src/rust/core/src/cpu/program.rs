@@ -13,7 +13,7 @@
 
 use crate::formula::{Axis, Cat, Graph, NodeId};
 use crate::ops::arith::Operand;
-use crate::ops::{math, vector, Binary, Op, Unary};
+use crate::ops::{index, math, vector, Binary, Extremum, Op, Ternary, Unary};
 use crate::Real;
 
 /// Where a node's values live in the scratch buffer.
@@ -24,14 +24,20 @@ pub struct Slot {
     pub wide: bool,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 enum Kind {
     Load(usize, Cat),
     Const(f64),
     Unary(Unary),
     Binary(Binary),
+    Ternary(Ternary),
     Pow(i32),
-    Sum,
+    Round(i32),
+    Sum(usize),
+    Extremum(Extremum),
+    Gather(Vec<Option<u32>>),
+    Concat,
+    OneHot,
     /// Copies a narrow value across the tile (a root that is constant in j).
     Broadcast,
 }
@@ -128,8 +134,14 @@ impl Program {
                 Op::Const(bits) => Kind::Const(f64::from_bits(bits)),
                 Op::Unary(u) => Kind::Unary(u),
                 Op::Binary(b) => Kind::Binary(b),
+                Op::Ternary(t) => Kind::Ternary(t),
                 Op::Pow(n) => Kind::Pow(n),
-                Op::Sum => Kind::Sum,
+                Op::Round(d) => Kind::Round(d),
+                Op::Sum(group) => Kind::Sum(group),
+                Op::Extremum(e) => Kind::Extremum(e),
+                Op::Gather(table) => Kind::Gather(graph.table(table).to_vec()),
+                Op::Concat => Kind::Concat,
+                Op::OneHot(_) => Kind::OneHot,
             };
             let instr = Instr { kind, out, args };
             let deps = graph.deps(id);
@@ -194,9 +206,19 @@ impl Program {
             let w = if slot.wide { tile } else { 1 };
             &args[slot.offset + c * w..slot.offset + c * w + if slot.wide { n } else { 1 }]
         };
-        match instr.kind {
+        let operand = |slot: &Slot, c: usize| {
+            let xs = run_of(slot, c);
+            if slot.wide {
+                Operand::Run(xs)
+            } else {
+                Operand::Scalar(xs[0])
+            }
+        };
+        // Unary primitives keep their argument's width: both strides agree.
+        let arg0 = instr.args.first().map(|a| &args[a.offset..]);
+        match &instr.kind {
             Kind::Load(pos, cat) => {
-                let data = &at.inputs[pos];
+                let data = &at.inputs[*pos];
                 for c in 0..out.dim {
                     let column = &data.values[c * data.nrow..(c + 1) * data.nrow];
                     match cat {
@@ -206,7 +228,7 @@ impl Program {
                     }
                 }
             }
-            Kind::Const(v) => dst[0] = T::from_double(v),
+            Kind::Const(v) => dst[..out.dim].fill(T::from_double(*v)),
             Kind::Unary(u) => {
                 for c in 0..out.dim {
                     u.map(run_of(&instr.args[0], c), &mut dst[c * stride..c * stride + n]);
@@ -214,27 +236,43 @@ impl Program {
             }
             Kind::Pow(p) => {
                 for c in 0..out.dim {
-                    math::pow_map(p, run_of(&instr.args[0], c), &mut dst[c * stride..c * stride + n]);
+                    math::pow_map(*p, run_of(&instr.args[0], c), &mut dst[c * stride..c * stride + n]);
+                }
+            }
+            Kind::Round(d) => {
+                for c in 0..out.dim {
+                    math::round_map(*d, run_of(&instr.args[0], c), &mut dst[c * stride..c * stride + n]);
                 }
             }
             Kind::Binary(b) => {
-                let operand = |slot: &Slot, c: usize| {
-                    let xs = run_of(slot, c);
-                    if slot.wide {
-                        Operand::Run(xs)
-                    } else {
-                        Operand::Scalar(xs[0])
-                    }
-                };
                 for c in 0..out.dim {
                     let (x, y) = (operand(&instr.args[0], c), operand(&instr.args[1], c));
                     b.map(x, y, &mut dst[c * stride..c * stride + n]);
                 }
             }
-            Kind::Sum => {
-                let a = instr.args[0];
-                let w = if a.wide { tile } else { 1 };
-                vector::sum_components(&args[a.offset..], a.dim, w, n, dst);
+            Kind::Ternary(t) => {
+                for c in 0..out.dim {
+                    let (x, y, z) = (operand(&instr.args[0], c), operand(&instr.args[1], c), operand(&instr.args[2], c));
+                    t.map(x, y, z, &mut dst[c * stride..c * stride + n]);
+                }
+            }
+            Kind::Sum(group) => vector::sum_groups(arg0.unwrap_or(&[]), out.dim, *group, stride, n, dst),
+            Kind::Extremum(e) => {
+                let mut best = [T::zero(); MAX_TILE];
+                e.map(arg0.unwrap_or(&[]), instr.args[0].dim, stride, n, dst, &mut best);
+            }
+            Kind::Gather(table) => index::gather(arg0.unwrap_or(&[]), stride, table, dst, stride, n),
+            Kind::OneHot => index::one_hot(arg0.unwrap_or(&[]), out.dim, dst, stride, n),
+            Kind::Concat => {
+                let (x, y) = (&instr.args[0], &instr.args[1]);
+                for c in 0..out.dim {
+                    let (slot, k) = if c < x.dim { (x, c) } else { (y, c - x.dim) };
+                    let run = &mut dst[c * stride..c * stride + n];
+                    match operand(slot, k) {
+                        Operand::Run(xs) => run.copy_from_slice(xs),
+                        Operand::Scalar(v) => run.fill(v),
+                    }
+                }
             }
             Kind::Broadcast => {
                 for c in 0..out.dim {

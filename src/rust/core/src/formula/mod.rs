@@ -7,12 +7,14 @@
 //! Each node knows its output dimension and which indices (i, j) it depends
 //! on; dimension errors are raised when a node is built.
 
+mod autodiff;
 pub mod parse;
+mod simplify;
 
 use std::collections::HashMap;
 
 use crate::error::{Error, Result};
-use crate::ops::{arith::broadcast_dim, vector::VectorOp, Binary, Op, Unary};
+use crate::ops::{arith::broadcast_dim, ArgValue, Args, Binary, Extremum, Op, Param, TableId, Ternary, Unary};
 use crate::reduction::{Reduction, Signature};
 use parse::Ast;
 
@@ -93,9 +95,12 @@ impl VarInfo {
 #[derive(Debug, Clone, Default)]
 pub struct Graph {
     nodes: Vec<Node>,
-    memo: HashMap<(Op, Vec<NodeId>), NodeId>,
+    memo: HashMap<(Op, Vec<NodeId>, usize), NodeId>,
     /// Declared variables, indexed by position.
     vars: Vec<Option<VarInfo>>,
+    /// Gather tables, shared by every node that uses the same table.
+    tables: Vec<Vec<Option<u32>>>,
+    table_ids: HashMap<Vec<Option<u32>>, TableId>,
 }
 
 impl Graph {
@@ -119,6 +124,15 @@ impl Graph {
         self.nodes[id].deps
     }
 
+    /// The value of a constant node.
+    pub fn const_value(&self, id: NodeId) -> Option<f64> {
+        self.nodes[id].op.const_value()
+    }
+
+    pub fn table(&self, id: TableId) -> &[Option<u32>] {
+        &self.tables[id]
+    }
+
     /// Declared variables by position (gaps are positions never declared).
     pub fn vars(&self) -> &[Option<VarInfo>] {
         &self.vars
@@ -128,22 +142,16 @@ impl Graph {
         self.vars.get(pos).and_then(|v| v.as_ref())
     }
 
-    /// Adds a node, reusing an identical one, and folding constants.
+    /// Adds a node, reusing an identical one, and folding element-wise
+    /// operations on constants.
     fn add(&mut self, op: Op, args: Vec<NodeId>, dim: usize) -> NodeId {
-        let all_const = !args.is_empty() && args.iter().all(|&a| matches!(self.nodes[a].op, Op::Const(_)));
-        if all_const {
-            let values: Vec<f64> = args
-                .iter()
-                .map(|&a| match self.nodes[a].op {
-                    Op::Const(bits) => f64::from_bits(bits),
-                    _ => unreachable!("checked above"),
-                })
-                .collect();
-            if let Some(v) = op.eval_scalar::<f64>(&values) {
-                return self.add(Op::constant(v), vec![], 1);
+        if op.is_elementwise() {
+            let values: Option<Vec<f64>> = args.iter().map(|&a| self.const_value(a)).collect();
+            if let Some(v) = values.and_then(|vs| op.eval_scalar::<f64>(&vs)) {
+                return self.constant_dim(v, dim);
             }
         }
-        let key = (op, args);
+        let key = (op, args, dim);
         if let Some(&id) = self.memo.get(&key) {
             return id;
         }
@@ -200,10 +208,25 @@ impl Graph {
     }
 
     pub fn constant(&mut self, value: f64) -> NodeId {
-        self.add(Op::constant(value), vec![], 1)
+        self.constant_dim(value, 1)
+    }
+
+    /// A vector of dimension `dim` whose components all equal `value`.
+    pub fn constant_dim(&mut self, value: f64, dim: usize) -> NodeId {
+        let key = (Op::constant(value), vec![], dim);
+        if let Some(&id) = self.memo.get(&key) {
+            return id;
+        }
+        let id = self.nodes.len();
+        self.nodes.push(Node { op: key.0, args: vec![], dim, deps: 0 });
+        self.memo.insert(key, id);
+        id
     }
 
     pub fn unary(&mut self, op: Unary, x: NodeId) -> Result<NodeId> {
+        if let Some(id) = self.simplify_unary(op, x) {
+            return Ok(id);
+        }
         let dim = self.dim(x);
         Ok(self.add(Op::Unary(op), vec![x], dim))
     }
@@ -211,30 +234,122 @@ impl Graph {
     pub fn binary(&mut self, op: Binary, x: NodeId, y: NodeId, column: Option<usize>) -> Result<NodeId> {
         let (dx, dy) = (self.dim(x), self.dim(y));
         let dim = broadcast_dim(dx, dy).ok_or_else(|| {
+            let symbol = op.symbol().map(|s| format!(" ('{s}')")).unwrap_or_default();
             Error::dimension(
                 format!(
-                    "dimension mismatch in {} ('{}'): left operand has dimension {dx}, right operand has dimension {dy}; \
+                    "dimension mismatch in {}{symbol}: left operand has dimension {dx}, right operand has dimension {dy}; \
                      element-wise operations need equal dimensions or one of dimension 1",
                     op.name(),
-                    op.symbol()
                 ),
                 column,
             )
         })?;
+        if let Some(id) = self.simplify_binary(op, x, y, dim)? {
+            return Ok(id);
+        }
         Ok(self.add(Op::Binary(op), vec![x, y], dim))
+    }
+
+    pub fn ternary(&mut self, op: Ternary, x: NodeId, y: NodeId, z: NodeId, column: Option<usize>) -> Result<NodeId> {
+        let dims = [self.dim(x), self.dim(y), self.dim(z)];
+        let dim = dims.iter().try_fold(1, |acc, &d| broadcast_dim(acc, d)).ok_or_else(|| {
+            Error::dimension(
+                format!(
+                    "dimension mismatch in {}: operands have dimensions {}, {} and {}; element-wise operations need \
+                     equal dimensions or dimension 1",
+                    op.name(),
+                    dims[0],
+                    dims[1],
+                    dims[2]
+                ),
+                column,
+            )
+        })?;
+        Ok(self.add(Op::Ternary(op), vec![x, y, z], dim))
     }
 
     pub fn pow(&mut self, x: NodeId, n: i32) -> Result<NodeId> {
         let dim = self.dim(x);
-        Ok(self.add(Op::Pow(n), vec![x], dim))
+        match n {
+            0 => Ok(self.constant_dim(1.0, dim)),
+            1 => Ok(x),
+            2 => self.unary(Unary::Square, x),
+            -1 => self.unary(Unary::Inv, x),
+            _ => Ok(self.add(Op::Pow(n), vec![x], dim)),
+        }
+    }
+
+    pub fn round(&mut self, x: NodeId, digits: i32) -> Result<NodeId> {
+        let dim = self.dim(x);
+        Ok(self.add(Op::Round(digits), vec![x], dim))
     }
 
     /// Sum of the components (dimension 1).
     pub fn sum(&mut self, x: NodeId) -> Result<NodeId> {
-        if self.dim(x) == 1 {
+        let dim = self.dim(x);
+        self.sum_groups(x, dim)
+    }
+
+    /// Sums of consecutive groups of `group` components.
+    pub fn sum_groups(&mut self, x: NodeId, group: usize) -> Result<NodeId> {
+        let dim = self.dim(x);
+        if group == 0 || dim % group != 0 {
+            return Err(Error::Internal(format!("cannot sum groups of {group} components of a vector of dimension {dim}")));
+        }
+        if group == 1 {
             return Ok(x);
         }
-        Ok(self.add(Op::Sum, vec![x], 1))
+        if let Some(v) = self.const_value(x) {
+            return Ok(self.constant_dim(v * group as f64, dim / group));
+        }
+        Ok(self.add(Op::Sum(group), vec![x], dim / group))
+    }
+
+    /// Min, max, argmin or argmax over the components (dimension 1).
+    pub fn extremum(&mut self, e: Extremum, x: NodeId) -> NodeId {
+        if self.dim(x) == 1 {
+            return match e {
+                Extremum::Min | Extremum::Max => x,
+                Extremum::ArgMin | Extremum::ArgMax => self.constant(0.0),
+            };
+        }
+        self.add(Op::Extremum(e), vec![x], 1)
+    }
+
+    /// `out[k] = x[table[k]]`, or 0 where the table has no entry.
+    pub fn gather(&mut self, x: NodeId, table: Vec<Option<u32>>) -> Result<NodeId> {
+        let dim = self.dim(x);
+        if table.is_empty() || table.iter().flatten().any(|&c| c as usize >= dim) {
+            return Err(Error::Internal(format!("invalid gather table {table:?} for dimension {dim}")));
+        }
+        let identity = table.len() == dim && table.iter().enumerate().all(|(k, &c)| c == Some(k as u32));
+        if identity {
+            return Ok(x);
+        }
+        if let Some(v) = self.const_value(x) {
+            if v == 0.0 || table.iter().all(Option::is_some) {
+                return Ok(self.constant_dim(v, table.len()));
+            }
+        }
+        let out_dim = table.len();
+        let id = match self.table_ids.get(&table) {
+            Some(&id) => id,
+            None => {
+                self.tables.push(table.clone());
+                self.table_ids.insert(table, self.tables.len() - 1);
+                self.tables.len() - 1
+            }
+        };
+        Ok(self.add(Op::Gather(id), vec![x], out_dim))
+    }
+
+    pub fn concat(&mut self, x: NodeId, y: NodeId) -> NodeId {
+        let dim = self.dim(x) + self.dim(y);
+        self.add(Op::Concat, vec![x, y], dim)
+    }
+
+    pub fn one_hot(&mut self, x: NodeId, dim: usize) -> NodeId {
+        self.add(Op::OneHot(dim), vec![x], dim)
     }
 }
 
@@ -483,7 +598,11 @@ impl Lowering {
                 let y = self.expr(rhs)?;
                 match Binary::from_symbol(*op) {
                     Some(b) => self.graph.binary(b, x, y, Some(*column)),
-                    None => VectorOp::Scalprod.build(&mut self.graph, &[x, y], Some(*column)),
+                    None => {
+                        let def = crate::ops::composite("Scalprod").ok_or_else(|| Error::Internal("no Scalprod".into()))?;
+                        let values = vec![ArgValue::Node(x), ArgValue::Node(y)];
+                        (def.build)(&mut self.graph, &Args { def, values, column: Some(*column) })
+                    }
                 }
             }
             Ast::Call { name, args, column } => self.call(name, args, *column),
@@ -513,14 +632,21 @@ impl Lowering {
                     .ok_or_else(|| Error::formula("IntCst expects an integer literal", Some(args[0].column())))?;
                 return Ok(self.graph.constant(n as f64));
             }
-            "Pow" => {
+            "Grad" | "Diff" => {
+                arity(3)?;
+                let f = self.expr(&args[0])?;
+                let v = self.expr(&args[1])?;
+                let e = self.expr(&args[2])?;
+                return if name == "Grad" { self.graph.grad(f, v, e, col) } else { self.graph.diff(f, v, e, col) };
+            }
+            "Pow" | "Round" => {
                 arity(2)?;
                 let n = args[1]
                     .as_integer()
                     .filter(|n| i32::try_from(*n).is_ok())
-                    .ok_or_else(|| Error::formula("Pow(x, n) needs an integer literal n", Some(args[1].column())))?;
+                    .ok_or_else(|| Error::formula(format!("{name}(x, n) needs an integer literal n"), Some(args[1].column())))?;
                 let x = self.expr(&args[0])?;
-                return self.graph.pow(x, n as i32);
+                return if name == "Pow" { self.graph.pow(x, n as i32) } else { self.graph.round(x, n as i32) };
             }
             _ => {}
         }
@@ -535,10 +661,26 @@ impl Lowering {
             let y = self.expr(&args[1])?;
             return self.graph.binary(b, x, y, col);
         }
-        if let Some(v) = VectorOp::from_name(name) {
-            arity(v.arity())?;
+        if let Some(t) = Ternary::from_name(name) {
+            arity(3)?;
             let xs = args.iter().map(|a| self.expr(a)).collect::<Result<Vec<_>>>()?;
-            return v.build(&mut self.graph, &xs, col);
+            return self.graph.ternary(t, xs[0], xs[1], xs[2], col);
+        }
+        if let Some(def) = crate::ops::composite(name) {
+            let (most, least) = (def.params.len(), def.params.len() - def.optional);
+            if args.len() < least || args.len() > most {
+                let count = if least == most { most.to_string() } else { format!("{least} to {most}") };
+                return Err(Error::formula(
+                    format!("{name} expects {count} argument(s), got {} (usage: {})", args.len(), def.usage),
+                    col,
+                ));
+            }
+            let values = args
+                .iter()
+                .zip(def.params)
+                .map(|(ast, param)| self.argument(name, def.usage, ast, *param))
+                .collect::<Result<Vec<_>>>()?;
+            return (def.build)(&mut self.graph, &Args { def, values, column: col });
         }
         if name.ends_with("_Reduction") {
             return Err(Error::formula(format!("{name} can only be the outermost call of a formula"), col));
@@ -547,6 +689,29 @@ impl Lowering {
             format!("unknown function '{name}'; known functions: {}", crate::ops::known_function_names().join(", ")),
             col,
         ))
+    }
+
+    /// Reads a composite's argument as its signature says: a formula, an
+    /// integer literal, or an integer list `Ind(a, b, ...)`.
+    fn argument(&mut self, name: &str, usage: &str, ast: &Ast, param: Param) -> Result<ArgValue> {
+        let not_integer = |a: &Ast| {
+            Error::formula(format!("{name}: expected an integer literal (usage: {usage})"), Some(a.column()))
+        };
+        match param {
+            Param::F => self.expr(ast).map(ArgValue::Node),
+            Param::Int => ast.as_integer().map(ArgValue::Int).ok_or_else(|| not_integer(ast)),
+            Param::Ints => match ast {
+                Ast::Call { name: ind, args, .. } if ind == "Ind" => args
+                    .iter()
+                    .map(|a| a.as_integer().ok_or_else(|| not_integer(a)))
+                    .collect::<Result<Vec<_>>>()
+                    .map(ArgValue::Ints),
+                other => Err(Error::formula(
+                    format!("{name}: expected an integer list Ind(a, b, ...) (usage: {usage})"),
+                    Some(other.column()),
+                )),
+            },
+        }
     }
 }
 

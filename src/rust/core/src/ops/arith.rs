@@ -1,8 +1,14 @@
-//! Element-wise binary arithmetic: `+ - * /`.
+//! Element-wise binary and ternary operations: arithmetic (`+ - * /`),
+//! Atan2, Powf, comparisons, IfElse, Clamp, Mod.
 //!
-//! Dimension rule: both operands have the same dimension, or one of them has
-//! dimension 1 and is broadcast against the other.
+//! Dimension rule: all operands have the same dimension, or have dimension 1
+//! and are broadcast against the others.
+//! Comparisons give 1 (true) or 0 (false); a comparison with NaN is false,
+//! except NotEqual which is true.
 
+use crate::error::Result;
+use crate::formula::{Graph, NodeId};
+use crate::ops::Unary;
 use crate::Real;
 
 /// One operand of an element-wise loop: a run of values, or one value broadcast.
@@ -13,7 +19,8 @@ pub enum Operand<'a, T> {
 }
 
 macro_rules! binary_ops {
-    ($( $(#[doc = $doc:literal])* $variant:ident, $name:literal, $symbol:literal, |$a:ident, $b:ident| $body:expr; )*) => {
+    ($( $(#[doc = $doc:literal])* $variant:ident, $name:literal, $symbol:expr, $r:literal, cuda $cuda:literal, |$a:ident, $b:ident| $body:expr,
+        d |$g:ident, $x:ident, $y:ident, $out:ident| $deriv:expr; )*) => {
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         pub enum Binary { $( $(#[doc = $doc])* $variant, )* }
 
@@ -25,9 +32,32 @@ macro_rules! binary_ops {
                 match self { $(Binary::$variant => $name,)* }
             }
 
-            /// Infix symbol, in formula strings and in R.
-            pub fn symbol(self) -> char {
+            /// Infix symbol in formula strings, for the arithmetic operations.
+            pub fn symbol(self) -> Option<char> {
                 match self { $(Binary::$variant => $symbol,)* }
+            }
+
+            /// Name of the R function or operator that builds it.
+            pub fn r_name(self) -> &'static str {
+                match self { $(Binary::$variant => $r,)* }
+            }
+
+            /// CUDA C expression of the arguments `{a}`, `{b}` (`{f}`: "f"
+            /// for single-precision math functions, `T`: the type).
+            pub fn cuda(self) -> &'static str {
+                match self { $(Binary::$variant => $cuda,)* }
+            }
+
+            /// One-line description (the table entry's doc comment).
+            pub fn doc(self) -> &'static str {
+                match self { $(Binary::$variant => concat!($($doc),*).trim(),)* }
+            }
+
+            /// The partial derivatives (d out/d a, d out/d b) as graph nodes,
+            /// from the arguments and the output.
+            #[allow(unused_variables)]
+            pub fn derivatives(self, g: &mut Graph, a: NodeId, b: NodeId, out: NodeId) -> Result<(NodeId, NodeId)> {
+                match self { $(Binary::$variant => { let ($g, $x, $y, $out) = (g, a, b, out); $deriv })* }
             }
 
             pub fn from_name(name: &str) -> Option<Binary> {
@@ -35,7 +65,7 @@ macro_rules! binary_ops {
             }
 
             pub fn from_symbol(symbol: char) -> Option<Binary> {
-                Binary::ALL.iter().copied().find(|b| b.symbol() == symbol)
+                Binary::ALL.iter().copied().find(|b| b.symbol() == Some(symbol))
             }
 
             #[inline(always)]
@@ -67,15 +97,155 @@ macro_rules! binary_ops {
     };
 }
 
+fn truth<T: Real>(b: bool) -> T {
+    if b {
+        T::one()
+    } else {
+        T::zero()
+    }
+}
+
 binary_ops! {
     /// a + b
-    Add,      "Add",      '+', |a, b| a + b;
+    Add,         "Add",         Some('+'), "+", cuda "({a} + {b})",     |a, b| a + b,
+        d |g, a, b, y| { let one = g.constant(1.0); Ok((one, one)) };
     /// a - b
-    Subtract, "Subtract", '-', |a, b| a - b;
+    Subtract,    "Subtract",    Some('-'), "-", cuda "({a} - {b})",     |a, b| a - b,
+        d |g, a, b, y| Ok((g.constant(1.0), g.constant(-1.0)));
     /// a * b
-    Mult,     "Mult",     '*', |a, b| a * b;
+    Mult,        "Mult",        Some('*'), "*", cuda "({a} * {b})",     |a, b| a * b,
+        d |g, a, b, y| Ok((b, a));
     /// a / b
-    Divide,   "Divide",   '/', |a, b| a / b;
+    Divide,      "Divide",      Some('/'), "/", cuda "({a} / {b})",     |a, b| a / b,
+        d |g, a, b, y| { let ib = g.unary(Unary::Inv, b)?; let q = g.binary(Binary::Mult, y, ib, None)?; Ok((ib, g.unary(Unary::Minus, q)?)) };
+    /// angle of the point (b, a) (C atan2(a, b))
+    Atan2,       "Atan2",       None,      "atan2", cuda "atan2{f}({a}, {b})", |a, b| a.atan2(b),
+        d |g, a, b, y| {
+            let (a2, b2) = (g.unary(Unary::Square, a)?, g.unary(Unary::Square, b)?);
+            let r = g.binary(Binary::Add, a2, b2, None)?;
+            let da = g.binary(Binary::Divide, b, r, None)?;
+            let na = g.unary(Unary::Minus, a)?;
+            Ok((da, g.binary(Binary::Divide, na, r, None)?))
+        };
+    /// a^b for a real exponent (C pow)
+    Powf,        "Powf",        None,      "^", cuda "pow{f}({a}, {b})",     |a, b| a.powf(b),
+        d |g, a, b, y| {
+            let one = g.constant(1.0);
+            let bm1 = g.binary(Binary::Subtract, b, one, None)?;
+            let p = g.binary(Binary::Powf, a, bm1, None)?;
+            let da = g.binary(Binary::Mult, b, p, None)?;
+            let l = g.unary(Unary::Log, a)?;
+            Ok((da, g.binary(Binary::Mult, l, y, None)?))
+        };
+    /// 1 if a == b, else 0
+    Equal,       "Equal",       None,      "==", cuda "({a} == {b} ? (T)1 : (T)0)",    |a, b| truth(a == b),
+        d |g, a, b, y| zero2(g);
+    /// 1 if a != b, else 0
+    NotEqual,    "NotEqual",    None,      "!=", cuda "({a} != {b} ? (T)1 : (T)0)",    |a, b| truth(a != b),
+        d |g, a, b, y| zero2(g);
+    /// 1 if a < b, else 0 (R's `>` swaps the operands)
+    LessThan,    "LessThan",    None,      "<", cuda "({a} < {b} ? (T)1 : (T)0)",     |a, b| truth(a < b),
+        d |g, a, b, y| zero2(g);
+    /// 1 if a <= b, else 0 (R's `>=` swaps the operands)
+    LessOrEqual, "LessOrEqual", None,      "<=", cuda "({a} <= {b} ? (T)1 : (T)0)",    |a, b| truth(a <= b),
+        d |g, a, b, y| zero2(g);
+}
+
+/// Comparisons are piecewise constant: zero derivatives.
+fn zero2(g: &mut Graph) -> Result<(NodeId, NodeId)> {
+    let z = g.constant(0.0);
+    Ok((z, z))
+}
+
+macro_rules! ternary_ops {
+    ($( $(#[doc = $doc:literal])* $variant:ident, $name:literal, $r:literal, cuda $cuda:literal, |$a:ident, $b:ident, $c:ident| $body:expr,
+        d |$g:ident, $x:ident, $y:ident, $z:ident| $deriv:expr; )*) => {
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Ternary { $( $(#[doc = $doc])* $variant, )* }
+
+        impl Ternary {
+            pub const ALL: &'static [Ternary] = &[$(Ternary::$variant),*];
+
+            pub fn name(self) -> &'static str {
+                match self { $(Ternary::$variant => $name,)* }
+            }
+
+            pub fn r_name(self) -> &'static str {
+                match self { $(Ternary::$variant => $r,)* }
+            }
+
+            /// CUDA C expression of the arguments `{a}`, `{b}`, `{c}` (`{f}`: "f"
+            /// for single-precision math functions, `T`: the type).
+            pub fn cuda(self) -> &'static str {
+                match self { $(Ternary::$variant => $cuda,)* }
+            }
+
+            /// One-line description (the table entry's doc comment).
+            pub fn doc(self) -> &'static str {
+                match self { $(Ternary::$variant => concat!($($doc),*).trim(),)* }
+            }
+
+            /// The three partial derivatives as graph nodes.
+            #[allow(unused_variables)]
+            pub fn derivatives(self, g: &mut Graph, a: NodeId, b: NodeId, c: NodeId) -> Result<[NodeId; 3]> {
+                match self { $(Ternary::$variant => { let ($g, $x, $y, $z) = (g, a, b, c); $deriv })* }
+            }
+
+            pub fn from_name(name: &str) -> Option<Ternary> {
+                Ternary::ALL.iter().copied().find(|t| t.name() == name)
+            }
+
+            #[inline(always)]
+            pub fn apply<T: Real>(self, a: T, b: T, c: T) -> T {
+                match self { $(Ternary::$variant => { let ($a, $b, $c) = (a, b, c); $body })* }
+            }
+
+            /// `out[k] = f(a[k], b[k], c[k])`, scalar operands broadcast.
+            pub fn map<T: Real>(self, a: Operand<'_, T>, b: Operand<'_, T>, c: Operand<'_, T>, out: &mut [T]) {
+                for (k, o) in out.iter_mut().enumerate() {
+                    *o = self.apply(a.at(k), b.at(k), c.at(k));
+                }
+            }
+        }
+    };
+}
+
+ternary_ops! {
+    /// a if f >= 0, else b
+    IfElse, "IfElse", "ifelse", cuda "({a} >= (T)0 ? {b} : {c})", |f, a, b| if f >= T::zero() { a } else { b },
+        d |g, f, a, b| {
+            let (zero, one) = (g.constant(0.0), g.constant(1.0));
+            Ok([zero, g.ternary(Ternary::IfElse, f, one, zero, None)?, g.ternary(Ternary::IfElse, f, zero, one, None)?])
+        };
+    /// f clamped to [a, b]: a if f < a, b if f > b, else f
+    Clamp,  "Clamp",  "clamp", cuda "({a} < {b} ? {b} : ({a} > {c} ? {c} : {a}))",  |f, a, b| if f < a { a } else if f > b { b } else { f },
+        d |g, f, a, b| {
+            let below = g.binary(Binary::LessThan, f, a, None)?;
+            let above = g.binary(Binary::LessThan, b, f, None)?;
+            let one = g.constant(1.0);
+            let not_below = g.binary(Binary::Subtract, one, below, None)?;
+            let at_b = g.binary(Binary::Mult, not_below, above, None)?;
+            let inside = g.binary(Binary::Subtract, not_below, at_b, None)?;
+            Ok([inside, below, at_b])
+        };
+    /// f modulo n with offset d: f - n * Floor((f - d) / n), in [d, d + n)
+    Mod,    "Mod",    "mod", cuda "({a} - {b} * floor{f}(({a} - {c}) / {b}))",    |f, n, d| f - n * ((f - d) / n).floor(),
+        d |g, f, n, d| {
+            let s = g.binary(Binary::Subtract, f, d, None)?;
+            let q = g.binary(Binary::Divide, s, n, None)?;
+            let fl = g.unary(Unary::Floor, q)?;
+            Ok([g.constant(1.0), g.unary(Unary::Minus, fl)?, g.constant(0.0)])
+        };
+}
+
+impl<T: Copy> Operand<'_, T> {
+    #[inline(always)]
+    fn at(&self, k: usize) -> T {
+        match *self {
+            Operand::Run(xs) => xs[k],
+            Operand::Scalar(x) => x,
+        }
+    }
 }
 
 /// The broadcasting rule shared by element-wise operations: equal dimensions,
@@ -103,5 +273,29 @@ mod tests {
         assert_eq!(out, [9.0, 8.0, 7.0]);
         Binary::Divide.map(Operand::Run(&[1.0, 2.0, 3.0]), Operand::Scalar(2.0), &mut out);
         assert_eq!(out, [0.5, 1.0, 1.5]);
+        assert_eq!(Binary::from_symbol('*'), Some(Binary::Mult));
+        assert_eq!(Binary::Equal.apply(f64::NAN, f64::NAN), 0.0);
+        assert_eq!(Binary::NotEqual.apply(f64::NAN, 1.0), 1.0);
+        assert_eq!(Ternary::Mod.apply(-1.0f64, 3.0, 0.0), 2.0);
+        assert_eq!(Ternary::Mod.apply(5.0f64, 2.0, -1.0), -1.0);
+        assert_eq!(Ternary::Clamp.apply(5.0f64, 0.0, 1.0), 1.0);
+        assert_eq!(Ternary::IfElse.apply(0.0f64, 1.0, 2.0), 1.0);
     }
 }
+
+use crate::ops::{Args, Def, Param};
+
+/// `ClampInt(f, a, b)`: Clamp with integer literal bounds.
+pub static DEFS: &[Def] = &[Def {
+    name: "ClampInt",
+    r_name: "clampint",
+    params: &[Param::F, Param::Int, Param::Int],
+    optional: 0,
+    usage: "ClampInt(f, a, b)",
+    dim_rule: "dim(f)",
+    doc: "f clamped to [a, b] for integer literals a and b",
+    build: |g, a: &Args<'_>| {
+        let (lo, hi) = (g.constant(a.int(1) as f64), g.constant(a.int(2) as f64));
+        g.ternary(Ternary::Clamp, a.node(0), lo, hi, a.column)
+    },
+}];

@@ -1,13 +1,18 @@
-//! Element-wise unary operations and the integer power.
+//! Element-wise unary operations, the integer power and rounding.
 //!
 //! Dimension rule: the output has the input's dimension.
+//! NaN propagates through every operation (Sign, Step and ReLU included).
 //! IEEE semantics: Log of a negative number is NaN, Log(0) = -Inf, Inv(0) = Inf;
 //! Rsqrt(0) = 0 (as in KeOps, so that kernels such as 1/|x-y| vanish on the diagonal).
 
+use crate::error::Result;
+use crate::formula::{Graph, NodeId};
+use crate::ops::Binary;
 use crate::Real;
 
 macro_rules! unary_ops {
-    ($( $(#[doc = $doc:literal])* $variant:ident, $name:literal, $r:literal, |$x:ident| $body:expr; )*) => {
+    ($( $(#[doc = $doc:literal])* $variant:ident, $name:literal, $r:literal, cuda $cuda:literal, |$x:ident| $body:expr,
+        d |$g:ident, $dx:ident, $y:ident| $deriv:expr; )*) => {
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         pub enum Unary { $( $(#[doc = $doc])* $variant, )* }
 
@@ -22,6 +27,24 @@ macro_rules! unary_ops {
             /// Name of the R function or operator that builds it.
             pub fn r_name(self) -> &'static str {
                 match self { $(Unary::$variant => $r,)* }
+            }
+
+            /// CUDA C expression: `{x}` is the argument, `{f}` the suffix of
+            /// single-precision math functions ("f" or ""), `T` the type.
+            pub fn cuda(self) -> &'static str {
+                match self { $(Unary::$variant => $cuda,)* }
+            }
+
+            /// One-line description (the table entry's doc comment).
+            pub fn doc(self) -> &'static str {
+                match self { $(Unary::$variant => concat!($($doc),*).trim(),)* }
+            }
+
+            /// The derivative f'(x) as a graph node, from the argument x and
+            /// the output y = f(x).
+            #[allow(unused_variables)]
+            pub fn derivative(self, g: &mut Graph, x: NodeId, y: NodeId) -> Result<NodeId> {
+                match self { $(Unary::$variant => { let ($g, $dx, $y) = (g, x, y); $deriv })* }
             }
 
             pub fn from_name(name: &str) -> Option<Unary> {
@@ -46,31 +69,89 @@ macro_rules! unary_ops {
 
 unary_ops! {
     /// -x
-    Minus,  "Minus",  "-",      |x| -x;
+    Minus,    "Minus",    "-", cuda "(-{x})",        |x| -x,
+        d |g, x, y| Ok(g.constant(-1.0));
     /// e^x
-    Exp,    "Exp",    "exp",    |x| x.fast_exp();
+    Exp,      "Exp",      "exp", cuda "exp{f}({x})",      |x| x.fast_exp(),
+        d |g, x, y| Ok(y);
     /// natural logarithm
-    Log,    "Log",    "log",    |x| x.ln();
-    /// square root
-    Sqrt,   "Sqrt",   "sqrt",   |x| x.sqrt();
-    /// 1/sqrt(x), with Rsqrt(0) = 0
-    Rsqrt,  "Rsqrt",  "rsqrt",  |x| if x == T::zero() { T::zero() } else { x.sqrt().recip() };
+    Log,      "Log",      "log", cuda "log{f}({x})",      |x| x.ln(),
+        d |g, x, y| g.unary(Unary::Inv, x);
+    /// square root (derivative 0 at 0, a subgradient)
+    Sqrt,     "Sqrt",     "sqrt", cuda "sqrt{f}({x})",     |x| x.sqrt(),
+        d |g, x, y| { let r = g.unary(Unary::Rsqrt, x)?; g.scale(0.5, r) };
+    /// 1/sqrt(x), with Rsqrt(0) = 0 (derivative 0 at 0)
+    Rsqrt,    "Rsqrt",    "rsqrt", cuda "({x} == (T)0 ? (T)0 : rsqrt{f}({x}))",    |x| if x == T::zero() { T::zero() } else { x.sqrt().recip() },
+        d |g, x, y| { let c = g.pow(y, 3)?; g.scale(-0.5, c) };
     /// 1/x
-    Inv,    "Inv",    "inv",    |x| x.recip();
+    Inv,      "Inv",      "inv", cuda "((T)1 / {x})",      |x| x.recip(),
+        d |g, x, y| { let s = g.unary(Unary::Square, y)?; g.unary(Unary::Minus, s) };
     /// x^2
-    Square, "Square", "square", |x| x * x;
-    /// |x|
-    Abs,    "Abs",    "abs",    |x| x.abs();
+    Square,   "Square",   "square", cuda "({x} * {x})",   |x| x * x,
+        d |g, x, y| g.scale(2.0, x);
+    /// |x| (derivative Sign(x), 0 at 0)
+    Abs,      "Abs",      "abs", cuda "fabs{f}({x})",      |x| x.abs(),
+        d |g, x, y| g.unary(Unary::Sign, x);
     /// sine
-    Sin,    "Sin",    "sin",    |x| x.sin();
+    Sin,      "Sin",      "sin", cuda "sin{f}({x})",      |x| x.sin(),
+        d |g, x, y| g.unary(Unary::Cos, x);
     /// cosine
-    Cos,    "Cos",    "cos",    |x| x.cos();
+    Cos,      "Cos",      "cos", cuda "cos{f}({x})",      |x| x.cos(),
+        d |g, x, y| { let s = g.unary(Unary::Sin, x)?; g.unary(Unary::Minus, s) };
+    /// arcsine
+    Asin,     "Asin",     "asin", cuda "asin{f}({x})",     |x| x.asin(),
+        d |g, x, y| { let r = one_minus_square(g, x)?; g.unary(Unary::Rsqrt, r) };
+    /// arccosine
+    Acos,     "Acos",     "acos", cuda "acos{f}({x})",     |x| x.acos(),
+        d |g, x, y| { let r = one_minus_square(g, x)?; let r = g.unary(Unary::Rsqrt, r)?; g.unary(Unary::Minus, r) };
+    /// arctangent
+    Atan,     "Atan",     "atan", cuda "atan{f}({x})",     |x| x.atan(),
+        d |g, x, y| { let s = g.unary(Unary::Square, x)?; let one = g.constant(1.0); let s = g.binary(Binary::Add, one, s, None)?; g.unary(Unary::Inv, s) };
+    /// sign: -1, 0 or 1 (Sign(0) = 0; derivative 0)
+    Sign,     "Sign",     "sign", cuda "({x} > (T)0 ? (T)1 : ({x} < (T)0 ? (T)-1 : {x} * (T)0))",     |x| if x > T::zero() { T::one() } else if x < T::zero() { -T::one() } else { x * T::zero() },
+        d |g, x, y| Ok(g.constant(0.0));
+    /// Heaviside step: 0 for x < 0, 1 for x >= 0 (derivative 0)
+    Step,     "Step",     "step", cuda "({x} >= (T)0 ? (T)1 : ({x} < (T)0 ? (T)0 : {x}))",     |x| if x >= T::zero() { T::one() } else if x < T::zero() { T::zero() } else { x },
+        d |g, x, y| Ok(g.constant(0.0));
+    /// max(x, 0) (derivative Step(x))
+    ReLU,     "ReLU",     "relu", cuda "({x} < (T)0 ? (T)0 : {x})",     |x| if x < T::zero() { T::zero() } else { x },
+        d |g, x, y| g.unary(Unary::Step, x);
+    /// x log(x), with XLogX(0) = 0
+    XLogX,    "XLogX",    "xlogx", cuda "({x} == (T)0 ? (T)0 : {x} * log{f}({x}))",    |x| if x == T::zero() { T::zero() } else { x * x.ln() },
+        d |g, x, y| { let l = g.unary(Unary::Log, x)?; let one = g.constant(1.0); g.binary(Binary::Add, l, one, None) };
+    /// sin(x)/x, with SinXDivX(0) = 1 (derivative (cos x - sin(x)/x)/x, NaN at 0)
+    SinXDivX, "SinXDivX", "sinxdivx", cuda "({x} == (T)0 ? (T)1 : sin{f}({x}) / {x})", |x| if x == T::zero() { T::one() } else { x.sin() / x },
+        d |g, x, y| { let c = g.unary(Unary::Cos, x)?; let d = g.binary(Binary::Subtract, c, y, None)?; g.binary(Binary::Divide, d, x, None) };
+    /// largest integer not greater than x (derivative 0)
+    Floor,    "Floor",    "floor", cuda "floor{f}({x})",    |x| x.floor(),
+        d |g, x, y| Ok(g.constant(0.0));
+}
+
+fn one_minus_square(g: &mut Graph, x: NodeId) -> Result<NodeId> {
+    let s = g.unary(Unary::Square, x)?;
+    let one = g.constant(1.0);
+    g.binary(Binary::Subtract, one, s, None)
 }
 
 /// `Pow(x, n)`: x^n for an integer n (element-wise).
 pub fn pow_map<T: Real>(n: i32, xs: &[T], out: &mut [T]) {
     for (o, &x) in out.iter_mut().zip(xs) {
         *o = x.powi(n);
+    }
+}
+
+/// `Round(x, d)`: x rounded to d decimal places, halves away from zero (C `round`).
+pub fn round<T: Real>(x: T, digits: i32) -> T {
+    if digits == 0 {
+        return x.round();
+    }
+    let scale = T::from_double(10f64.powi(digits));
+    (x * scale).round() / scale
+}
+
+pub fn round_map<T: Real>(digits: i32, xs: &[T], out: &mut [T]) {
+    for (o, &x) in out.iter_mut().zip(xs) {
+        *o = round(x, digits);
     }
 }
 
@@ -89,5 +170,13 @@ mod tests {
         let mut out = [0.0f32; 3];
         Unary::Square.map(&[1.0, -2.0, 3.0], &mut out);
         assert_eq!(out, [1.0, 4.0, 9.0]);
+        assert_eq!(Unary::Sign.apply(0.0f64), 0.0);
+        assert_eq!(Unary::Step.apply(0.0f64), 1.0);
+        assert_eq!(Unary::XLogX.apply(0.0f64), 0.0);
+        assert_eq!(Unary::SinXDivX.apply(0.0f64), 1.0);
+        assert!(Unary::Sign.apply(f64::NAN).is_nan() && Unary::Step.apply(f64::NAN).is_nan());
+        assert_eq!(round(2.5f64, 0), 3.0);
+        assert_eq!(round(-2.5f64, 0), -3.0);
+        assert_eq!(round(1.2345f64, 2), 1.23);
     }
 }

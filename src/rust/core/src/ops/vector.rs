@@ -1,106 +1,282 @@
-//! Operations over a vector's components. `Sum` is the primitive; the others
-//! are defined from it and from element-wise operations, so that every backend
-//! and the derivative rules only need the primitives.
+//! Operations over a vector's components. The primitives are `Sum` (of
+//! groups of components) and [`Extremum`]; the other entries are defined from
+//! them and from element-wise operations.
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::formula::{Graph, NodeId};
-use crate::ops::{Binary, Unary};
+use crate::ops::{linalg, Args, Binary, Def, Param, Unary};
 use crate::Real;
 
+use Param::F;
+
+/// Min, max, argmin or argmax over a vector's components (dimension 1).
+/// NaN ranks after every number; ties go to the smallest position.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum VectorOp {
-    /// Σ_k x_k (dimension 1)
-    Sum,
-    /// Σ_k x_k² (dimension 1)
-    SqNorm2,
-    /// sqrt(Σ_k x_k²) (dimension 1)
-    Norm2,
-    /// Σ_k (x_k − y_k)², x and y of the same dimension (dimension 1)
-    SqDist,
-    /// Σ_k x_k y_k, written `(x|y)`; x and y of the same dimension (dimension 1)
-    Scalprod,
+pub enum Extremum {
+    Min,
+    Max,
+    ArgMin,
+    ArgMax,
 }
 
-impl VectorOp {
-    pub const ALL: &'static [VectorOp] =
-        &[VectorOp::Sum, VectorOp::SqNorm2, VectorOp::Norm2, VectorOp::SqDist, VectorOp::Scalprod];
+impl Extremum {
+    fn is_max(self) -> bool {
+        matches!(self, Extremum::Max | Extremum::ArgMax)
+    }
 
-    pub fn name(self) -> &'static str {
-        match self {
-            VectorOp::Sum => "Sum",
-            VectorOp::SqNorm2 => "SqNorm2",
-            VectorOp::Norm2 => "Norm2",
-            VectorOp::SqDist => "SqDist",
-            VectorOp::Scalprod => "Scalprod",
+    fn is_arg(self) -> bool {
+        matches!(self, Extremum::ArgMin | Extremum::ArgMax)
+    }
+
+    /// Whether `x` beats `best` (strictly, so that ties keep the first).
+    #[inline(always)]
+    fn beats<T: Real>(self, x: T, best: T) -> bool {
+        if best.is_nan() {
+            return !x.is_nan();
+        }
+        if self.is_max() {
+            x > best
+        } else {
+            x < best
         }
     }
 
-    pub fn r_name(self) -> &'static str {
-        match self {
-            VectorOp::Sum => "sum",
-            VectorOp::SqNorm2 => "sqnorm2",
-            VectorOp::Norm2 => "norm2",
-            VectorOp::SqDist => "sqdist",
-            VectorOp::Scalprod => "|",
-        }
-    }
-
-    pub fn arity(self) -> usize {
-        match self {
-            VectorOp::SqDist | VectorOp::Scalprod => 2,
-            _ => 1,
-        }
-    }
-
-    pub fn from_name(name: &str) -> Option<VectorOp> {
-        VectorOp::ALL.iter().copied().find(|v| v.name() == name)
-    }
-
-    /// Adds the operation to the graph, checking its dimension rule.
-    pub fn build(self, g: &mut Graph, args: &[NodeId], column: Option<usize>) -> Result<NodeId> {
-        if let [x, y] = *args {
-            let (dx, dy) = (g.dim(x), g.dim(y));
-            if dx != dy {
-                return Err(Error::dimension(
-                    format!("{} needs two vectors of the same dimension, got dimensions {dx} and {dy}", self.name()),
-                    column,
-                ));
+    /// CPU loop over `dim` runs of `len` values spaced by `stride`; `best`
+    /// is scratch of at least `len` values.
+    pub fn map<T: Real>(self, xs: &[T], dim: usize, stride: usize, len: usize, out: &mut [T], best: &mut [T]) {
+        best[..len].copy_from_slice(&xs[..len]);
+        out[..len].fill(T::zero());
+        for c in 1..dim {
+            let idx = T::from_double(c as f64);
+            for t in 0..len {
+                let x = xs[c * stride + t];
+                if self.beats(x, best[t]) {
+                    best[t] = x;
+                    out[t] = idx;
+                }
             }
         }
-        match (self, args) {
-            (VectorOp::Sum, &[x]) => g.sum(x),
-            (VectorOp::SqNorm2, &[x]) => {
-                let sq = g.unary(Unary::Square, x)?;
-                g.sum(sq)
-            }
-            (VectorOp::Norm2, &[x]) => {
-                let n2 = VectorOp::SqNorm2.build(g, &[x], column)?;
-                g.unary(Unary::Sqrt, n2)
-            }
-            (VectorOp::SqDist, &[x, y]) => {
-                let d = g.binary(Binary::Subtract, x, y, column)?;
-                VectorOp::SqNorm2.build(g, &[d], column)
-            }
-            (VectorOp::Scalprod, &[x, y]) => {
-                let p = g.binary(Binary::Mult, x, y, column)?;
-                g.sum(p)
-            }
-            _ => Err(Error::formula(
-                format!("{} expects {} argument(s), got {}", self.name(), self.arity(), args.len()),
-                column,
-            )),
+        if !self.is_arg() {
+            out[..len].copy_from_slice(&best[..len]);
         }
     }
 }
 
-/// CPU loop of the primitive `Sum` over `dim` runs of `len` values spaced by
-/// `stride`: `out[t] = Σ_c xs[c * stride + t]`.
-pub fn sum_components<T: Real>(xs: &[T], dim: usize, stride: usize, len: usize, out: &mut [T]) {
-    out[..len].copy_from_slice(&xs[..len]);
-    for c in 1..dim {
-        let row = &xs[c * stride..c * stride + len];
-        for (o, &x) in out[..len].iter_mut().zip(row) {
-            *o = *o + x;
+/// CPU loop of the primitive `Sum(group)` over runs of `len` values spaced by
+/// `stride`: `out[g * stride + t] = Σ_{c < group} xs[(g * group + c) * stride + t]`.
+pub fn sum_groups<T: Real>(xs: &[T], out_dim: usize, group: usize, stride: usize, len: usize, out: &mut [T]) {
+    for g in 0..out_dim {
+        let o = &mut out[g * stride..g * stride + len];
+        let first = g * group * stride;
+        o.copy_from_slice(&xs[first..first + len]);
+        for c in 1..group {
+            let row = &xs[first + c * stride..first + c * stride + len];
+            for (o, &x) in o.iter_mut().zip(row) {
+                *o = *o + x;
+            }
         }
+    }
+}
+
+fn same_dims(a: &Args<'_>, g: &Graph, x: NodeId, y: NodeId) -> Result<()> {
+    let (dx, dy) = (g.dim(x), g.dim(y));
+    if dx != dy {
+        return Err(a.dim_error(format!("needs two vectors of the same dimension, got dimensions {dx} and {dy}")));
+    }
+    Ok(())
+}
+
+fn sq_norm(g: &mut Graph, x: NodeId) -> Result<NodeId> {
+    let sq = g.unary(Unary::Square, x)?;
+    g.sum(sq)
+}
+
+fn scalprod(g: &mut Graph, x: NodeId, y: NodeId) -> Result<NodeId> {
+    let p = g.binary(Binary::Mult, x, y, None)?;
+    g.sum(p)
+}
+
+/// x' S x with S isotropic (dim 1), diagonal (dim d) or full (dim d², row-major).
+fn weighted_sq_norm(g: &mut Graph, a: &Args<'_>, s: NodeId, x: NodeId) -> Result<NodeId> {
+    let (ds, dx) = (g.dim(s), g.dim(x));
+    if ds == 1 {
+        let n = sq_norm(g, x)?;
+        g.binary(Binary::Mult, s, n, None)
+    } else if ds == dx {
+        let sx = g.binary(Binary::Mult, s, x, None)?;
+        scalprod(g, sx, x)
+    } else if ds == dx * dx {
+        let sx = linalg::mat_vec(g, s, x)?;
+        scalprod(g, x, sx)
+    } else {
+        Err(a.dim_error(format!(
+            "the weights must have dimension 1 (isotropic), {dx} (diagonal) or {} (full matrix) for a vector of dimension {dx}, got {ds}",
+            dx * dx
+        )))
+    }
+}
+
+fn extremum(g: &mut Graph, a: &Args<'_>, e: Extremum) -> Result<NodeId> {
+    Ok(g.extremum(e, a.node(0)))
+}
+
+pub static DEFS: &[Def] = &[
+    Def {
+        name: "Sum",
+        r_name: "sum",
+        params: &[F],
+        optional: 0,
+        usage: "Sum(x)",
+        dim_rule: "1",
+        doc: "sum of the components",
+        build: |g, a| g.sum(a.node(0)),
+    },
+    Def {
+        name: "SqNorm2",
+        r_name: "sqnorm2",
+        params: &[F],
+        optional: 0,
+        usage: "SqNorm2(x)",
+        dim_rule: "1",
+        doc: "squared Euclidean norm",
+        build: |g, a| sq_norm(g, a.node(0)),
+    },
+    Def {
+        name: "Norm2",
+        r_name: "norm2",
+        params: &[F],
+        optional: 0,
+        usage: "Norm2(x)",
+        dim_rule: "1",
+        doc: "Euclidean norm",
+        build: |g, a| {
+            let n = sq_norm(g, a.node(0))?;
+            g.unary(Unary::Sqrt, n)
+        },
+    },
+    Def {
+        name: "Normalize",
+        r_name: "normalize",
+        params: &[F],
+        optional: 0,
+        usage: "Normalize(x)",
+        dim_rule: "dim(x)",
+        doc: "x / |x|, the zero vector for x = 0",
+        build: |g, a| {
+            let x = a.node(0);
+            let n = sq_norm(g, x)?;
+            let r = g.unary(Unary::Rsqrt, n)?;
+            g.binary(Binary::Mult, x, r, None)
+        },
+    },
+    Def {
+        name: "SqDist",
+        r_name: "sqdist",
+        params: &[F, F],
+        optional: 0,
+        usage: "SqDist(x, y)",
+        dim_rule: "1; dim(x) = dim(y)",
+        doc: "squared Euclidean distance",
+        build: |g, a| {
+            same_dims(a, g, a.node(0), a.node(1))?;
+            let d = g.binary(Binary::Subtract, a.node(0), a.node(1), None)?;
+            sq_norm(g, d)
+        },
+    },
+    Def {
+        name: "Scalprod",
+        r_name: "|",
+        params: &[F, F],
+        optional: 0,
+        usage: "(x | y) or Scalprod(x, y)",
+        dim_rule: "1; dim(x) = dim(y)",
+        doc: "scalar product (the same node as Sum(x * y))",
+        build: |g, a| {
+            same_dims(a, g, a.node(0), a.node(1))?;
+            scalprod(g, a.node(0), a.node(1))
+        },
+    },
+    Def {
+        name: "WeightedSqNorm",
+        r_name: "weightedsqnorm",
+        params: &[F, F],
+        optional: 0,
+        usage: "WeightedSqNorm(s, x)",
+        dim_rule: "1; dim(s) = 1, dim(x) or dim(x)^2",
+        doc: "x' S x with S isotropic, diagonal or a full symmetric matrix (row-major)",
+        build: |g, a| weighted_sq_norm(g, a, a.node(0), a.node(1)),
+    },
+    Def {
+        name: "WeightedSqDist",
+        r_name: "weightedsqdist",
+        params: &[F, F, F],
+        optional: 0,
+        usage: "WeightedSqDist(s, x, y)",
+        dim_rule: "1; dim(x) = dim(y); dim(s) = 1, dim(x) or dim(x)^2",
+        doc: "(x - y)' S (x - y), S as in WeightedSqNorm",
+        build: |g, a| {
+            same_dims(a, g, a.node(1), a.node(2))?;
+            let d = g.binary(Binary::Subtract, a.node(1), a.node(2), None)?;
+            weighted_sq_norm(g, a, a.node(0), d)
+        },
+    },
+    Def {
+        name: "Max",
+        r_name: "max",
+        params: &[F],
+        optional: 0,
+        usage: "Max(x)",
+        dim_rule: "1",
+        doc: "largest component (NaN ranks last)",
+        build: |g, a| extremum(g, a, Extremum::Max),
+    },
+    Def {
+        name: "Min",
+        r_name: "min",
+        params: &[F],
+        optional: 0,
+        usage: "Min(x)",
+        dim_rule: "1",
+        doc: "smallest component (NaN ranks last)",
+        build: |g, a| extremum(g, a, Extremum::Min),
+    },
+    Def {
+        name: "ArgMax",
+        r_name: "argmax",
+        params: &[F],
+        optional: 0,
+        usage: "ArgMax(x)",
+        dim_rule: "1",
+        doc: "0-based position of the largest component (first on ties)",
+        build: |g, a| extremum(g, a, Extremum::ArgMax),
+    },
+    Def {
+        name: "ArgMin",
+        r_name: "argmin",
+        params: &[F],
+        optional: 0,
+        usage: "ArgMin(x)",
+        dim_rule: "1",
+        doc: "0-based position of the smallest component (first on ties)",
+        build: |g, a| extremum(g, a, Extremum::ArgMin),
+    },
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extremum_loops() {
+        // Two positions (len 2), three components, stride 2.
+        let xs = [3.0, f64::NAN, 1.0, 5.0, 1.0, 5.0];
+        let (mut out, mut best) = ([0.0; 2], [0.0; 2]);
+        Extremum::ArgMin.map(&xs, 3, 2, 2, &mut out, &mut best);
+        assert_eq!(out, [1.0, 1.0]);
+        Extremum::Max.map(&xs, 3, 2, 2, &mut out, &mut best);
+        assert_eq!(out, [3.0, 5.0]);
+        let mut sums = [0.0; 2];
+        sum_groups(&xs[..4], 1, 2, 2, 2, &mut sums);
+        assert_eq!(sums[0], 4.0);
     }
 }

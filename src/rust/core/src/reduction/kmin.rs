@@ -73,3 +73,18 @@ pub fn finalize<T: Real>(
         }
     }
 }
+
+/// CUDA C: initial state and the insertion of `F[c]` at index `j` into the
+/// K sorted slots of each component (as [`insert`]).
+pub fn cuda(kk: usize, dim: usize) -> (String, String) {
+    (
+        format!("for (int c = 0; c < {}; c++) {{ acc[c] = (T)NAN; arg[c] = -1; }}", kk * dim),
+        format!(
+            "for (int c = 0; c < {dim}; c++) {{ T* vs = acc + c * {kk}; long long* ks = arg + c * {kk}; T x = F[c]; \
+             if (keops_before(false, x, j, vs[{last}], ks[{last}])) {{ int r = {last}; \
+             while (r > 0 && keops_before(false, x, j, vs[r - 1], ks[r - 1])) {{ vs[r] = vs[r - 1]; ks[r] = ks[r - 1]; r--; }} \
+             vs[r] = x; ks[r] = j; }} }}",
+            last = kk - 1
+        ),
+    )
+}

@@ -91,6 +91,28 @@ impl Layout {
         }
     }
 
+    /// CUDA C: initial state and the push of one value (`F`, weights `G`),
+    /// as [`Layout::push`] for a tile of one element.
+    pub fn cuda(&self) -> (String, String) {
+        let (groups, channels) = (self.groups, self.channels());
+        let init = format!(
+            "for (int c = 0; c < {groups}; c++) acc[c] = -(T)INFINITY; for (int c = {groups}; c < {}; c++) acc[c] = (T)0;",
+            self.state_len()
+        );
+        let weight = match (self.weights, self.softmax) {
+            (0, _) => "(T)1".to_string(),
+            (_, true) => "(ch == 0 ? (T)1 : G[ch - 1])".to_string(),
+            (_, false) => "G[ch]".to_string(),
+        };
+        let push = format!(
+            "for (int gi = 0; gi < {groups}; gi++) {{ T x = F[gi]; T* s = acc + {groups} + gi * {channels}; \
+             if (x > acc[gi]) {{ T sc = exp{{f}}(acc[gi] - x); for (int ch = 0; ch < {channels}; ch++) s[ch] *= sc; acc[gi] = x; }} \
+             T e = (x == acc[gi]) ? (acc[gi] == -(T)INFINITY ? (T)0 : (T)1) : exp{{f}}(x - acc[gi]); \
+             for (int ch = 0; ch < {channels}; ch++) s[ch] += e * {weight}; }}"
+        );
+        (init, push)
+    }
+
     pub fn merge<T: Real>(&self, v: &mut [T], other: &[T]) {
         let channels = self.channels();
         let (maxima, sums) = v.split_at_mut(self.groups);

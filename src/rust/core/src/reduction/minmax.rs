@@ -70,3 +70,14 @@ pub fn finalize<T: Real>(
         }
     }
 }
+
+/// CUDA C: initial state and the push of `F[c]` at index `j` (`keops_before`
+/// in the kernel prelude mirrors [`ranks_before`]; -1 stands for EMPTY).
+pub fn cuda(max: bool, dim: usize) -> (String, String) {
+    (
+        format!("for (int c = 0; c < {dim}; c++) {{ acc[c] = (T)NAN; arg[c] = -1; }}"),
+        format!(
+            "for (int c = 0; c < {dim}; c++) if (keops_before({max}, F[c], j, acc[c], arg[c])) {{ acc[c] = F[c]; arg[c] = j; }}"
+        ),
+    )
+}

@@ -231,6 +231,19 @@ impl Monoid {
         }
     }
 
+    /// CUDA C code of the state's initialization and of the push of one
+    /// value, for the generated kernels: the state is `T acc[]` and
+    /// `long long arg[]` (-1 for EMPTY), the value `T F[]` (and `T G[]`) at
+    /// reduced index `long long j`; `{f}` is the single-precision suffix.
+    pub fn cuda(&self) -> (String, String) {
+        match self.reduction {
+            Reduction::Sum { dim } => sum::cuda(self.scheme, dim),
+            Reduction::MinMax { max, dim, .. } => minmax::cuda(max, dim),
+            Reduction::KMin { k, dim, .. } => kmin::cuda(k, dim),
+            Reduction::LogSumExp { .. } | Reduction::SumSoftMaxWeight { .. } => logsumexp::Layout::of(self.reduction).cuda(),
+        }
+    }
+
     /// Folds the state of a later range (`ov`, `ok`) into (`v`, `k`).
     pub fn merge<T: Real>(&self, v: &mut [T], k: &mut [usize], ov: &[T], ok: &[usize]) {
         match self.reduction {

@@ -85,3 +85,16 @@ pub fn finalize<T: Real>(scheme: SumScheme, dim: usize, v: &[T], out: &mut [f64]
         out[c] = s.to_double();
     }
 }
+
+/// CUDA C: initial state and the push of one value `F[c]` (see `cuda/`).
+pub fn cuda(scheme: SumScheme, dim: usize) -> (String, String) {
+    let init = format!("for (int c = 0; c < {}; c++) acc[c] = (T)0;", state_len(dim, scheme).0);
+    let push = match scheme {
+        SumScheme::Kahan => format!(
+            "for (int c = 0; c < {dim}; c++) {{ T y = F[c] - acc[{dim} + c]; T t = acc[c] + y; \
+             acc[{dim} + c] = (t - acc[c]) - y; acc[c] = t; }}"
+        ),
+        SumScheme::Block | SumScheme::Direct => format!("for (int c = 0; c < {dim}; c++) acc[c] += F[c];"),
+    };
+    (init, push)
+}

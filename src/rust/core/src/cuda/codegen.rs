@@ -1,0 +1,265 @@
+//! A formula as one CUDA C kernel, generated from the same operation tables
+//! (the `cuda` columns in `ops/`) and reduction monoids (`Monoid::cuda`) as
+//! the CPU engine.
+//!
+//! Scheme ("1D" with split reduction): one thread per output row; the
+//! reduced index is cut into `gridDim.y` contiguous chunks, one per block
+//! row, so that problems with few output rows still fill the GPU; each chunk
+//! is walked in tiles whose reduced-index variables are staged in shared
+//! memory. Each thread keeps its monoid state in registers and writes it,
+//! unfinalized, to `out_acc`/`out_arg[(chunk * rows + row) * len + s]`: the
+//! host merges the chunks with the CPU monoid and finalizes, so the GPU and
+//! CPU results follow the same rules. Every node is a small local array
+//! `T n<id>[dim]`; values that depend on the output row only are computed
+//! once per thread, the others once per pair.
+
+use std::fmt::Write;
+
+use crate::formula::{Cat, Formula, Graph, NodeId, DEP_I, DEP_J};
+use crate::ops::{Extremum, Op};
+use crate::plan::Precision;
+use crate::reduction::Monoid;
+
+/// Threads per block (= output rows per block).
+pub const BLOCK: usize = 128;
+/// Shared memory a block may use for staged variables, in bytes.
+const SHARED_BYTES: usize = 32 * 1024;
+
+/// Name of the generated kernel function.
+pub const KERNEL_NAME: &str = "keopsr_reduce";
+
+/// A generated kernel and what the launcher needs to know about it.
+#[derive(Debug, Clone)]
+pub struct Kernel {
+    pub source: String,
+    /// Reduced indices per tile staged in shared memory (0: read from global memory).
+    pub tile: usize,
+    /// Monoid state length: values and indices.
+    pub value_len: usize,
+    pub index_len: usize,
+}
+
+fn literal(v: f64) -> String {
+    if v.is_nan() {
+        "(T)NAN".into()
+    } else if v.is_infinite() {
+        if v > 0.0 { "(T)INFINITY".into() } else { "(-(T)INFINITY)".into() }
+    } else {
+        format!("(T){v:e}")
+    }
+}
+
+/// Substitutes the arguments and the precision suffix into an expression template.
+fn expand(template: &str, args: &[(&str, String)]) -> String {
+    let mut s = template.to_string();
+    for (name, value) in args {
+        s = s.replace(name, value);
+    }
+    s
+}
+
+/// `n<id>[c]`, or `n<id>[0]` for a dimension-1 node broadcast to `c`.
+fn at(g: &Graph, id: NodeId, c: &str) -> String {
+    if g.dim(id) == 1 { format!("n{id}[0]") } else { format!("n{id}[{c}]") }
+}
+
+/// The statements computing node `id` (arguments already computed).
+fn node_code(g: &Graph, id: NodeId, load: &dyn Fn(usize, Cat, usize) -> String) -> String {
+    let node = g.node(id);
+    let d = node.dim;
+    let a = &node.args;
+    let each = |body: String| format!("for (int c = 0; c < {d}; c++) n{id}[c] = {body};");
+    match node.op {
+        Op::Var(pos) => {
+            let cat = g.var_info(pos).map_or(Cat::P, |v| v.cat);
+            (0..d).map(|c| format!("n{id}[{c}] = {};", load(pos, cat, c))).collect::<Vec<_>>().join(" ")
+        }
+        Op::Const(bits) => each(literal(f64::from_bits(bits))),
+        Op::Unary(u) => each(expand(u.cuda(), &[("{x}", at(g, a[0], "c"))])),
+        Op::Binary(b) => each(expand(b.cuda(), &[("{a}", at(g, a[0], "c")), ("{b}", at(g, a[1], "c"))])),
+        Op::Ternary(t) => each(expand(
+            t.cuda(),
+            &[("{a}", at(g, a[0], "c")), ("{b}", at(g, a[1], "c")), ("{c}", at(g, a[2], "c"))],
+        )),
+        Op::Pow(n) => each(format!("keops_powi({}, {n})", at(g, a[0], "c"))),
+        Op::Round(digits) => each(format!("keops_round({}, {digits})", at(g, a[0], "c"))),
+        Op::Sum(group) => format!(
+            "for (int k = 0; k < {d}; k++) {{ T s = (T)0; for (int c = 0; c < {group}; c++) s += n{x}[k * {group} + c]; n{id}[k] = s; }}",
+            x = a[0]
+        ),
+        Op::Extremum(e) => {
+            let (max, arg) = match e {
+                Extremum::Min => (false, false),
+                Extremum::Max => (true, false),
+                Extremum::ArgMin => (false, true),
+                Extremum::ArgMax => (true, true),
+            };
+            format!(
+                "{{ T best = n{x}[0]; int at = 0; for (int c = 1; c < {dx}; c++) {{ T v = n{x}[c]; \
+                 if (isnan(best) ? !isnan(v) : ({cmp})) {{ best = v; at = c; }} }} n{id}[0] = {res}; }}",
+                x = a[0],
+                dx = g.dim(a[0]),
+                cmp = if max { "v > best" } else { "v < best" },
+                res = if arg { "(T)at" } else { "best" }
+            )
+        }
+        Op::Gather(t) => g
+            .table(t)
+            .iter()
+            .enumerate()
+            .map(|(k, s)| match s {
+                Some(s) => format!("n{id}[{k}] = n{}[{s}];", a[0]),
+                None => format!("n{id}[{k}] = (T)0;"),
+            })
+            .collect::<Vec<_>>()
+            .join(" "),
+        Op::Concat => {
+            let dx = g.dim(a[0]);
+            format!(
+                "for (int c = 0; c < {dx}; c++) n{id}[c] = n{x}[c]; for (int c = {dx}; c < {d}; c++) n{id}[c] = n{y}[c - {dx}];",
+                x = a[0],
+                y = a[1]
+            )
+        }
+        Op::OneHot(_) => each(format!("(round{{f}}(n{}[0]) == (T)c ? (T)1 : (T)0)", a[0])),
+    }
+}
+
+const PRELUDE: &str = r#"
+#ifndef NAN
+#define NAN __int_as_float(0x7fffffff)
+#endif
+#ifndef INFINITY
+#define INFINITY __int_as_float(0x7f800000)
+#endif
+__device__ __forceinline__ T keops_powi(T x, int n) {
+    bool inv = n < 0; unsigned int m = inv ? -(unsigned int)n : n; T r = (T)1;
+    while (m) { if (m & 1u) r *= x; x *= x; m >>= 1; }
+    return inv ? (T)1 / r : r;
+}
+__device__ __forceinline__ T keops_round(T x, int d) {
+    if (d == 0) return round{f}(x);
+    T s = keops_powi((T)10, d); return round{f}(x * s) / s;
+}
+/* Order of selections (as the CPU's ranks_before): NaN last, ties to the
+   smallest index, -1 = empty. */
+__device__ __forceinline__ bool keops_before(bool mx, T a, long long ia, T b, long long ib) {
+    if (ib < 0) return ia >= 0;
+    if (ia < 0) return false;
+    bool an = isnan(a), bn = isnan(b);
+    if (!an && bn) return true;
+    if (an && !bn) return false;
+    if (an && bn) return ia < ib;
+    if (a == b) return ia < ib;
+    return (a < b) != mx;
+}
+"#;
+
+/// Generates the kernel of `formula` for a precision and summation scheme.
+pub fn generate(formula: &Formula, precision: Precision, monoid: &Monoid) -> Kernel {
+    let g = &formula.graph;
+    let inner_bit = match formula.axis.inner() {
+        Cat::I => DEP_I,
+        _ => DEP_J,
+    };
+    let vars = g.vars();
+    let inner_cat = formula.axis.inner();
+    // Live nodes, children first.
+    let mut live = vec![false; g.len()];
+    for &r in &formula.roots {
+        live[r] = true;
+    }
+    for id in (0..g.len()).rev() {
+        if live[id] {
+            for &a in &g.node(id).args {
+                live[a] = true;
+            }
+        }
+    }
+    let (scalar, suffix, bytes) = match precision {
+        Precision::F64 => ("double", "", 8),
+        Precision::F32 => ("float", "f", 4),
+    };
+    // Reduced-index variables staged in shared memory: offsets in tile units.
+    let mut staged: Vec<(usize, usize, usize)> = Vec::new(); // (pos, dim, offset)
+    let mut staged_dims = 0;
+    for (pos, v) in vars.iter().enumerate() {
+        if let Some(v) = v {
+            if v.cat == inner_cat {
+                staged.push((pos, v.dim, staged_dims));
+                staged_dims += v.dim;
+            }
+        }
+    }
+    let tile = if staged_dims == 0 { BLOCK } else { (SHARED_BYTES / (staged_dims * bytes)).min(BLOCK) };
+    let load = |pos: usize, cat: Cat, c: usize| -> String {
+        match cat {
+            Cat::P => format!("in{pos}[{c}]"),
+            _ if cat == inner_cat => match staged.iter().find(|s| s.0 == pos) {
+                Some(&(_, _, off)) if tile > 0 => format!("sh[{} + t]", (off + c) * tile),
+                _ => format!("in{pos}[{c} * nrow{pos} + j]"),
+            },
+            _ => format!("in{pos}[{c} * nrow{pos} + row]"),
+        }
+    };
+    let (value_len, index_len) = monoid.state_len();
+    let (init, push) = monoid.cuda();
+
+    let mut src = String::new();
+    let _ = writeln!(src, "// keopsr kernel, {scalar}, {:?}", monoid.reduction);
+    let _ = writeln!(src, "typedef {scalar} T;");
+    src.push_str(PRELUDE);
+    let params: Vec<String> = (0..vars.len()).map(|pos| format!("const T* __restrict__ in{pos}, long long nrow{pos}")).collect();
+    let _ = writeln!(
+        src,
+        "extern \"C\" __global__ void {KERNEL_NAME}({}{}long long rows, long long inner, long long chunk, T* __restrict__ out_acc, long long* __restrict__ out_arg) {{",
+        params.join(", "),
+        if params.is_empty() { "" } else { ", " }
+    );
+    if tile > 0 && staged_dims > 0 {
+        let _ = writeln!(src, "  __shared__ T sh[{}];", tile * staged_dims);
+    }
+    src.push_str(
+        "  const long long row = (long long)blockIdx.x * blockDim.x + threadIdx.x;\n  const bool active = row < rows;\n  \
+         const long long begin = (long long)blockIdx.y * chunk;\n  const long long end = min(begin + chunk, inner);\n",
+    );
+    let _ = writeln!(src, "  T acc[{}]; long long arg[{}];", value_len.max(1), index_len.max(1));
+    let _ = writeln!(src, "  {init}");
+    for id in (0..g.len()).filter(|&id| live[id]) {
+        let _ = writeln!(src, "  T n{id}[{}];", g.dim(id));
+    }
+    // Values of the output row (and constants): once per thread.
+    src.push_str("  if (active) {\n");
+    for id in (0..g.len()).filter(|&id| live[id] && g.deps(id) & inner_bit == 0) {
+        let _ = writeln!(src, "    /* node {id}: {:?} */ {}", g.node(id).op, node_code(g, id, &load));
+    }
+    src.push_str("  }\n");
+    src.push_str("  for (long long t0 = begin; t0 < end; t0 += ");
+    let step = if tile > 0 { tile } else { BLOCK };
+    let _ = writeln!(src, "{step}) {{");
+    let _ = writeln!(src, "    const int len = (int)min((long long){step}, end - t0);");
+    if tile > 0 && staged_dims > 0 {
+        src.push_str("    __syncthreads();\n    for (int t = threadIdx.x; t < len; t += blockDim.x) {\n");
+        for &(pos, dim, off) in &staged {
+            for c in 0..dim {
+                let _ = writeln!(src, "      sh[{} + t] = in{pos}[{c} * nrow{pos} + t0 + t];", (off + c) * tile);
+            }
+        }
+        src.push_str("    }\n    __syncthreads();\n");
+    }
+    src.push_str("    if (active) for (int t = 0; t < len; t++) {\n      const long long j = t0 + t;\n");
+    for id in (0..g.len()).filter(|&id| live[id] && g.deps(id) & inner_bit != 0) {
+        let _ = writeln!(src, "      /* node {id}: {:?} */ {}", g.node(id).op, node_code(g, id, &load));
+    }
+    let f = formula.roots[0];
+    let gw = formula.roots.get(1).map_or("F".to_string(), |r| format!("n{r}"));
+    let _ = writeln!(src, "      {{ const T* F = n{f}; const T* G = {gw}; (void)G; {push} }}");
+    src.push_str("    }\n  }\n");
+    let _ = writeln!(
+        src,
+        "  if (active) {{\n    const long long at = (long long)blockIdx.y * rows + row;\n    \
+         for (int s = 0; s < {value_len}; s++) out_acc[at * {value_len} + s] = acc[s];\n    \
+         for (int s = 0; s < {index_len}; s++) out_arg[at * {index_len} + s] = arg[s];\n  }}\n}}"
+    );
+    Kernel { source: src.replace("{f}", suffix), tile, value_len, index_len }
+}

@@ -1,0 +1,232 @@
+//! The CUDA driver, loaded at run time: GPUs, contexts, modules, launches.
+//!
+//! Data larger than a GPU's free memory are streamed: the output rows and
+//! the reduced index are cut into chunks that fit; each launch computes the
+//! partial monoid states of one (row chunk, reduced chunk), which the host
+//! merges in a fixed order with the CPU monoid (indices shifted by the
+//! chunk's offset) and finally finalizes. Several GPUs split the output rows.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use cudarc::driver::{sys, CudaContext, CudaFunction, DeviceRepr, LaunchConfig, PushKernelArg, ValidAsZeroBits};
+use cudarc::nvrtc::Ptx;
+
+use super::codegen::{Kernel, BLOCK, KERNEL_NAME};
+use super::nvrtc;
+use crate::cpu::{Data, States};
+use crate::error::{Error, Result};
+use crate::reduction::{Monoid, EMPTY};
+use crate::Real;
+
+/// A GPU as the driver describes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Gpu {
+    pub ordinal: usize,
+    pub name: String,
+    pub compute_capability: (i32, i32),
+    pub total_memory: usize,
+}
+
+/// Whether the CUDA driver library can be loaded.
+pub fn driver_present() -> bool {
+    // SAFETY: probing for the library only opens and closes it.
+    nvrtc::guard(|| Ok(unsafe { sys::is_culib_present() })).unwrap_or(false)
+}
+
+fn driver_error(what: &str, e: impl std::fmt::Debug) -> Error {
+    Error::Backend(format!("CUDA driver: {what} failed: {e:?}"))
+}
+
+/// One context per GPU, created once.
+fn context(ordinal: usize) -> Result<Arc<CudaContext>> {
+    static CONTEXTS: Mutex<Vec<(usize, Arc<CudaContext>)>> = Mutex::new(Vec::new());
+    let mut all = CONTEXTS.lock().map_err(|_| Error::Internal("CUDA context registry poisoned".into()))?;
+    if let Some((_, c)) = all.iter().find(|(o, _)| *o == ordinal) {
+        return Ok(c.clone());
+    }
+    let c = nvrtc::guard(|| CudaContext::new(ordinal).map_err(|e| driver_error("creating a context", e)))?;
+    all.push((ordinal, c.clone()));
+    Ok(c)
+}
+
+/// The GPUs the driver sees (none without a driver).
+pub fn gpus() -> Result<Vec<Gpu>> {
+    if !driver_present() {
+        return Ok(vec![]);
+    }
+    nvrtc::guard(|| {
+        let n = CudaContext::device_count().map_err(|e| driver_error("counting devices", e))?;
+        (0..n.max(0) as usize)
+            .map(|ordinal| {
+                let c = context(ordinal)?;
+                Ok(Gpu {
+                    ordinal,
+                    name: c.name().map_err(|e| driver_error("reading the device name", e))?,
+                    compute_capability: c.compute_capability().map_err(|e| driver_error("reading the compute capability", e))?,
+                    total_memory: c.total_mem().map_err(|e| driver_error("reading the memory size", e))?,
+                })
+            })
+            .collect()
+    })
+}
+
+/// Kernels loaded in this session, by (GPU, source).
+fn function(ordinal: usize, kernel: &Kernel) -> Result<CudaFunction> {
+    static FUNCTIONS: Mutex<Option<HashMap<(usize, String), CudaFunction>>> = Mutex::new(None);
+    let key = (ordinal, kernel.source.clone());
+    if let Some(f) = FUNCTIONS.lock().ok().and_then(|m| m.as_ref().and_then(|m| m.get(&key).cloned())) {
+        return Ok(f);
+    }
+    let ctx = context(ordinal)?;
+    let (major, minor) = ctx.compute_capability().map_err(|e| driver_error("reading the compute capability", e))?;
+    let compiled = nvrtc::compile_cached(&kernel.source, &format!("sm_{major}{minor}"))?;
+    let module = nvrtc::guard(|| ctx.load_module(Ptx::from_binary(compiled.image)).map_err(|e| driver_error("loading the kernel", e)))?;
+    let f = module.load_function(KERNEL_NAME).map_err(|e| driver_error("finding the kernel", e))?;
+    if let Ok(mut m) = FUNCTIONS.lock() {
+        m.get_or_insert_with(HashMap::new).insert(key, f.clone());
+    }
+    Ok(f)
+}
+
+/// Rows `rows` (or all rows of a parameter) of a column-major variable, as a
+/// compact column-major block.
+fn slice_rows<T: Real>(data: &Data<'_, T>, dim: usize, rows: std::ops::Range<usize>, whole: bool) -> Vec<T> {
+    if whole {
+        return data.values.to_vec();
+    }
+    let mut out = Vec::with_capacity(rows.len() * dim);
+    for c in 0..dim {
+        out.extend_from_slice(&data.values[c * data.nrow + rows.start..c * data.nrow + rows.end]);
+    }
+    out
+}
+
+/// What the launcher needs per variable: its dimension and whether it is
+/// indexed by the output rows, the reduced index, or is a parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Outer,
+    Inner,
+    Param,
+}
+
+/// Reduces on GPU `ordinal`, output rows `row_range` against the whole
+/// reduced index, in chunks that fit in the device's free memory.
+#[allow(clippy::too_many_arguments)]
+pub fn reduce<T: Real + DeviceRepr + ValidAsZeroBits>(
+    ordinal: usize,
+    kernel: &Kernel,
+    monoid: &Monoid,
+    inputs: &[Data<'_, T>],
+    roles: &[(Role, usize)],
+    row_range: std::ops::Range<usize>,
+    inner: usize,
+    interrupted: &mut dyn FnMut() -> bool,
+) -> Result<Vec<(Vec<T>, Vec<usize>)>> {
+    let func = function(ordinal, kernel)?;
+    let ctx = context(ordinal)?;
+    let stream = ctx.default_stream();
+    let bytes = std::mem::size_of::<T>();
+    let (free, _) = ctx.mem_get_info().map_err(|e| driver_error("reading free memory", e))?;
+    let budget = free / 10 * 7;
+    let sms = ctx
+        .attribute(sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT)
+        .map_err(|e| driver_error("reading the multiprocessor count", e))? as usize;
+    let per_row: usize = roles.iter().filter(|r| r.0 == Role::Outer).map(|r| r.1).sum::<usize>() * bytes;
+    let per_inner: usize = roles.iter().filter(|r| r.0 == Role::Inner).map(|r| r.1).sum::<usize>() * bytes;
+    let state_bytes = kernel.value_len * bytes + kernel.index_len * 8;
+    // Largest chunks that fit: half the budget for each index (states are
+    // counted with the rows, for the largest split).
+    let max_splits = 4 * sms.max(1);
+    let row_chunk = (budget / 2 / (per_row + state_bytes * max_splits).max(1)).clamp(BLOCK, row_range.len().max(BLOCK));
+    let inner_chunk = (budget / 2 / per_inner.max(1)).clamp(1, inner.max(1));
+    let (value_len, index_len) = (kernel.value_len, kernel.index_len);
+    let mut states: Vec<(Vec<T>, Vec<usize>)> = Vec::new();
+    let mut r0 = row_range.start;
+    while r0 < row_range.end {
+        let rows = row_chunk.min(row_range.end - r0);
+        let mut v = vec![T::zero(); rows * value_len];
+        let mut k = vec![EMPTY; rows * index_len];
+        for r in 0..rows {
+            monoid.init(&mut v[r * value_len..(r + 1) * value_len], &mut k[r * index_len..(r + 1) * index_len]);
+        }
+        let mut c0 = 0;
+        while c0 < inner {
+            let len = inner_chunk.min(inner - c0);
+            let row_blocks = rows.div_ceil(BLOCK);
+            let tile = kernel.tile.max(1);
+            let splits = max_splits.div_ceil(row_blocks).clamp(1, len.div_ceil(tile).max(1));
+            let chunk = len.div_ceil(splits);
+            let mut buffers = Vec::with_capacity(inputs.len());
+            let mut sizes: Vec<i64> = Vec::with_capacity(inputs.len());
+            for (data, &(role, dim)) in inputs.iter().zip(roles) {
+                let (host, n) = match role {
+                    Role::Outer => (slice_rows(data, dim, r0..r0 + rows, false), rows),
+                    Role::Inner => (slice_rows(data, dim, c0..c0 + len, false), len),
+                    Role::Param => (slice_rows(data, dim, 0..1, true), 1),
+                };
+                let host = if host.is_empty() { vec![T::zero()] } else { host };
+                buffers.push(stream.clone_htod(&host).map_err(|e| driver_error("copying data to the GPU", e))?);
+                sizes.push(n as i64);
+            }
+            let mut out_acc = stream
+                .alloc_zeros::<T>((splits * rows * value_len).max(1))
+                .map_err(|e| driver_error("allocating the result", e))?;
+            let mut out_arg = stream
+                .alloc_zeros::<i64>((splits * rows * index_len).max(1))
+                .map_err(|e| driver_error("allocating the result", e))?;
+            let (rows_arg, len_arg, chunk_arg) = (rows as i64, len as i64, chunk as i64);
+            let mut launch = stream.launch_builder(&func);
+            for (buffer, size) in buffers.iter().zip(&sizes) {
+                launch.arg(buffer);
+                launch.arg(size);
+            }
+            launch.arg(&rows_arg).arg(&len_arg).arg(&chunk_arg).arg(&mut out_acc).arg(&mut out_arg);
+            let cfg = LaunchConfig { grid_dim: (row_blocks as u32, splits as u32, 1), block_dim: (BLOCK as u32, 1, 1), shared_mem_bytes: 0 };
+            // SAFETY: the arguments match the generated kernel's signature
+            // (one pointer and one row count per variable, then rows, inner,
+            // chunk and the two outputs); the kernel writes out_acc/out_arg
+            // only below splits * rows * len, the sizes allocated above.
+            unsafe { launch.launch(cfg) }.map_err(|e| driver_error("launching the kernel", e))?;
+            let acc = stream.clone_dtoh(&out_acc).map_err(|e| driver_error("copying the result back", e))?;
+            let arg = stream.clone_dtoh(&out_arg).map_err(|e| driver_error("copying the result back", e))?;
+            for split in 0..splits {
+                for r in 0..rows {
+                    let at = split * rows + r;
+                    let ov = &acc[at * value_len..(at + 1) * value_len];
+                    let ok: Vec<usize> = arg[at * index_len..(at + 1) * index_len]
+                        .iter()
+                        .map(|&i| if i < 0 { EMPTY } else { i as usize + c0 })
+                        .collect();
+                    monoid.merge(&mut v[r * value_len..(r + 1) * value_len], &mut k[r * index_len..(r + 1) * index_len], ov, &ok);
+                }
+            }
+            if interrupted() {
+                return Err(Error::Interrupted);
+            }
+            c0 += len;
+        }
+        states.push((v, k));
+        r0 += rows;
+    }
+    Ok(states)
+}
+
+/// Output rows split across GPUs: contiguous ranges of about equal size.
+pub fn split_rows(rows: usize, gpus: usize) -> Vec<std::ops::Range<usize>> {
+    let per = rows.div_ceil(gpus.max(1)).max(1);
+    (0..rows).step_by(per).map(|r| r..(r + per).min(rows)).collect()
+}
+
+/// Gathers per-chunk states into one `States` in row order.
+pub fn concat_states<T: Real>(monoid: &Monoid, parts: Vec<(Vec<T>, Vec<usize>)>) -> States<T> {
+    let (value_len, index_len) = monoid.state_len();
+    let mut values = Vec::new();
+    let mut indices = Vec::new();
+    for (v, k) in parts {
+        values.extend(v);
+        indices.extend(k);
+    }
+    States { values, indices, value_len, index_len }
+}

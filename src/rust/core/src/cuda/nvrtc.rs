@@ -1,0 +1,249 @@
+//! NVRTC, loaded at run time: locating libnvrtc, compiling generated kernels
+//! to PTX (`compute_XX`) or CUBIN (`sm_XX`), and the on-disk cache of
+//! compiled kernels.
+//!
+//! cudarc opens libraries by bare name, which only finds what the dynamic
+//! loader already knows (LD_LIBRARY_PATH set before R started, the system
+//! cache). So libnvrtc is first opened here by absolute path and kept
+//! loaded; cudarc's later `dlopen` of the same soname then finds it.
+//! cudarc panics when a library is missing: every entry point checks for the
+//! library first and runs under `catch_unwind`.
+
+use std::ffi::{CStr, CString};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+
+use cudarc::nvrtc::{result, sys};
+
+use crate::error::{Error, Result};
+
+/// The libnvrtc that was loaded (kept open for the whole session).
+static LOADED: Mutex<Option<(PathBuf, libloading::Library)>> = Mutex::new(None);
+
+/// Where libnvrtc may be: an explicit path (option or `KEOPSR_NVRTC`), then
+/// `CUDA_HOME`/`CUDA_PATH`, the usual CUDA folders, and the pip wheels
+/// (`nvidia-cuda-nvrtc-cu12`, `nvidia-cuda-nvrtc`) of the Python on PATH.
+fn candidates(explicit: Option<&str>) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    let mut files: Vec<PathBuf> = Vec::new();
+    for path in explicit.into_iter().map(str::to_string).chain(std::env::var("KEOPSR_NVRTC").ok()) {
+        let p = PathBuf::from(path);
+        if p.is_dir() {
+            dirs.push(p);
+        } else {
+            files.push(p);
+        }
+    }
+    for var in ["CUDA_HOME", "CUDA_PATH"] {
+        if let Ok(root) = std::env::var(var) {
+            dirs.push(Path::new(&root).join("lib64"));
+            dirs.push(Path::new(&root).join("lib"));
+        }
+    }
+    dirs.push("/usr/local/cuda/lib64".into());
+    dirs.push("/usr/lib/x86_64-linux-gnu".into());
+    dirs.push("/usr/lib64".into());
+    if let Ok(ld) = std::env::var("LD_LIBRARY_PATH") {
+        dirs.extend(ld.split(':').filter(|s| !s.is_empty()).map(PathBuf::from));
+    }
+    for site in python_site_dirs() {
+        dirs.push(site.join("nvidia/cuda_nvrtc/lib"));
+        dirs.push(site.join("nvidia/cu13/lib"));
+    }
+    for dir in dirs {
+        for name in ["libnvrtc.so", "libnvrtc.so.13", "libnvrtc.so.12"] {
+            files.push(dir.join(name));
+        }
+    }
+    files
+}
+
+/// site-packages folders of the Pythons found on PATH and under ~/.local.
+fn python_site_dirs() -> Vec<PathBuf> {
+    let mut roots: Vec<PathBuf> = Vec::new();
+    if let Ok(path) = std::env::var("PATH") {
+        for dir in path.split(':') {
+            // <prefix>/bin -> <prefix>/lib/python3.*/site-packages
+            if let Some(prefix) = Path::new(dir).parent() {
+                roots.push(prefix.join("lib"));
+            }
+        }
+    }
+    if let Ok(home) = std::env::var("HOME") {
+        roots.push(Path::new(&home).join(".local/lib"));
+    }
+    if let Ok(venv) = std::env::var("VIRTUAL_ENV") {
+        roots.push(Path::new(&venv).join("lib"));
+    }
+    let mut sites = Vec::new();
+    for root in roots {
+        if let Ok(entries) = std::fs::read_dir(&root) {
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().to_string();
+                if name.starts_with("python3") {
+                    sites.push(e.path().join("site-packages"));
+                    sites.push(e.path().join("dist-packages"));
+                }
+            }
+        }
+    }
+    sites
+}
+
+/// Loads libnvrtc (once) and returns its path.
+pub fn load(explicit: Option<&str>) -> Result<PathBuf> {
+    let mut loaded = LOADED.lock().map_err(|_| Error::Internal("NVRTC registry poisoned".into()))?;
+    if let Some((path, _)) = loaded.as_ref() {
+        return Ok(path.clone());
+    }
+    for path in candidates(explicit) {
+        if !path.exists() {
+            continue;
+        }
+        // SAFETY: loading libnvrtc runs its initializers, which have no
+        // preconditions; the library stays loaded for the session.
+        if let Ok(lib) = unsafe { libloading::Library::new(&path) } {
+            *loaded = Some((path.clone(), lib));
+            return Ok(path);
+        }
+    }
+    // SAFETY: probing by bare name, as cudarc itself would.
+    if unsafe { sys::is_culib_present() } {
+        return Ok(PathBuf::from("libnvrtc (system library path)"));
+    }
+    Err(Error::Backend(
+        "NVRTC (libnvrtc) was not found: install the CUDA toolkit, or `pip install nvidia-cuda-nvrtc-cu12`, \
+         or point the environment variable KEOPSR_NVRTC (or keops_options(nvrtc = )) at libnvrtc.so"
+            .into(),
+    ))
+}
+
+/// NVRTC's version (major, minor).
+pub fn version() -> Result<(i32, i32)> {
+    guard(|| {
+        let (mut major, mut minor) = (0, 0);
+        // SAFETY: both pointers are valid for writes.
+        let status = unsafe { sys::nvrtcVersion(&mut major, &mut minor) };
+        if status != sys::nvrtcResult::NVRTC_SUCCESS {
+            return Err(Error::Backend(format!("nvrtcVersion failed: {status:?}")));
+        }
+        Ok((major, minor))
+    })
+}
+
+/// Runs a CUDA call, turning a panic of cudarc (library missing) into an error.
+pub fn guard<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+        .unwrap_or_else(|_| Err(Error::Backend("the CUDA library call failed (library missing or incompatible)".into())))
+}
+
+/// A compiled kernel: PTX text (`compute_XX`) or a CUBIN image (`sm_XX`).
+#[derive(Debug, Clone)]
+pub struct Compiled {
+    pub arch: String,
+    pub image: Vec<u8>,
+    pub is_cubin: bool,
+    pub log: String,
+}
+
+/// Compiles CUDA C source for `arch` ("sm_90" gives a CUBIN, "compute_90" PTX).
+pub fn compile(source: &str, arch: &str) -> Result<Compiled> {
+    let valid = |a: &str| a.strip_prefix("sm_").or(a.strip_prefix("compute_")).is_some_and(|n| n.chars().all(|c| c.is_ascii_alphanumeric()));
+    if !valid(arch) {
+        return Err(Error::Option(format!("arch must look like \"sm_90\" or \"compute_90\", got \"{arch}\"")));
+    }
+    guard(|| {
+        let src = CString::new(source).map_err(|_| Error::Internal("kernel source contains a NUL byte".into()))?;
+        let name = CString::new("keopsr.cu").unwrap_or_default();
+        let prog = result::create_program(&src, Some(&name)).map_err(|e| Error::Backend(format!("NVRTC: {e:?}")))?;
+        let options = [format!("--gpu-architecture={arch}"), "--std=c++14".to_string(), "-default-device".to_string()];
+        // SAFETY: `prog` was just created and is destroyed below; `src` and
+        // `name` outlive it.
+        let status = unsafe { result::compile_program(prog, &options) };
+        let log = unsafe { result::get_program_log(prog) }
+            .map(|raw| {
+                let bytes: Vec<u8> = raw.iter().map(|&c| c as u8).take_while(|&b| b != 0).collect();
+                String::from_utf8_lossy(&bytes).to_string()
+            })
+            .unwrap_or_default();
+        let out = match status {
+            Err(e) => Err(Error::Backend(format!("NVRTC could not compile the generated kernel ({e:?}):\n{log}"))),
+            Ok(()) if arch.starts_with("sm_") => cubin(prog).map(|image| Compiled { arch: arch.into(), image, is_cubin: true, log: log.clone() }),
+            Ok(()) => unsafe { result::get_ptx(prog) }
+                .map(|raw| Compiled {
+                    arch: arch.into(),
+                    image: raw.iter().map(|&c| c as u8).take_while(|&b| b != 0).collect(),
+                    is_cubin: false,
+                    log: log.clone(),
+                })
+                .map_err(|e| Error::Backend(format!("NVRTC: {e:?}"))),
+        };
+        // SAFETY: `prog` is live and destroyed once.
+        let _ = unsafe { result::destroy_program(prog) };
+        out
+    })
+}
+
+fn cubin(prog: sys::nvrtcProgram) -> Result<Vec<u8>> {
+    let mut size = 0usize;
+    // SAFETY: `prog` is a compiled program; the buffer has the size NVRTC reports.
+    unsafe {
+        let s = sys::nvrtcGetCUBINSize(prog, &mut size);
+        if s != sys::nvrtcResult::NVRTC_SUCCESS {
+            return Err(Error::Backend(format!("nvrtcGetCUBINSize: {s:?}")));
+        }
+        let mut image = vec![0u8; size];
+        let s = sys::nvrtcGetCUBIN(prog, image.as_mut_ptr() as *mut std::ffi::c_char);
+        if s != sys::nvrtcResult::NVRTC_SUCCESS {
+            return Err(Error::Backend(format!("nvrtcGetCUBIN: {s:?}")));
+        }
+        Ok(image)
+    }
+}
+
+/// The folder of cached kernels (set from R: `tools::R_user_dir()` unless an
+/// option says otherwise).
+pub fn cache_dir() -> &'static Mutex<Option<PathBuf>> {
+    static DIR: OnceLock<Mutex<Option<PathBuf>>> = OnceLock::new();
+    DIR.get_or_init(|| Mutex::new(None))
+}
+
+/// The cache key: a hash of everything that changes the compiled image.
+pub fn cache_key(source: &str, arch: &str, nvrtc: (i32, i32)) -> String {
+    // FNV-1a, 64 bits, twice with different seeds: stable across runs and
+    // platforms (std's hasher is randomly seeded).
+    let fnv = |seed: u64| {
+        let mut h = seed;
+        for b in source.bytes().chain(arch.bytes()).chain(format!("{nvrtc:?}{}", env!("CARGO_PKG_VERSION")).bytes()) {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x100000001b3);
+        }
+        h
+    };
+    format!("{:016x}{:016x}", fnv(0xcbf29ce484222325), fnv(0x84222325cbf29ce4))
+}
+
+/// Compiles through the disk cache: a valid cached image is reused; a
+/// missing or corrupt one (wrong magic) is recompiled and written atomically
+/// (temporary file, then rename), so parallel jobs never see partial files.
+pub fn compile_cached(source: &str, arch: &str) -> Result<Compiled> {
+    let dir = cache_dir().lock().map_err(|_| Error::Internal("cache registry poisoned".into()))?.clone();
+    let Some(dir) = dir else { return compile(source, arch) };
+    let key = cache_key(source, arch, version()?);
+    let is_cubin = arch.starts_with("sm_");
+    let path = dir.join(format!("{key}.{}", if is_cubin { "cubin" } else { "ptx" }));
+    if let Ok(image) = std::fs::read(&path) {
+        let valid = if is_cubin { image.starts_with(b"\x7fELF") } else { CStr::from_bytes_until_nul(&image).is_err() && image.starts_with(b"//") };
+        if valid {
+            return Ok(Compiled { arch: arch.into(), image, is_cubin, log: String::new() });
+        }
+    }
+    let compiled = compile(source, arch)?;
+    if std::fs::create_dir_all(&dir).is_ok() {
+        let tmp = dir.join(format!("{key}.{}.tmp", std::process::id()));
+        if std::fs::write(&tmp, &compiled.image).is_ok() {
+            let _ = std::fs::rename(&tmp, &path);
+        }
+    }
+    Ok(compiled)
+}
