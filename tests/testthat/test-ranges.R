@@ -136,3 +136,11 @@ test_that("keops_kernel() operators take ranges", {
   expect_close(op_j(list(p$x, p$y), ranges = p$ranges), masked_rows(G, p$mask, "Sum", 0))
   expect_close(op_i(list(p$x, p$y), ranges = p$ranges), masked_rows(t(G), t(p$mask), "Sum", 0))
 })
+
+test_that("block-sparse reductions in float32", {
+  p <- clustered(100, 80, 2, 0.3, 4)
+  old <- keops_options(precision = "float32")
+  on.exit(keops_options(old))
+  got <- sum(exp(-sqdist(Vi(p$x), Vj(p$y))), index = "j", ranges = p$ranges)
+  expect_close(got, masked_rows(exp(-dense_sqdist(p$x, p$y)), p$mask, "Sum", 0), 1e-5)
+})
