@@ -37,7 +37,8 @@
 #' @param weights optional weights of the points (default: 1 each).
 #' @param centroids_x,centroids_y cluster centroids, one per row.
 #' @param max_dist largest distance between centroids of interacting
-#'   clusters. With grid cells of side `size` in dimension d, every pair of
+#'   clusters. The mask is a dense Cx x Cy matrix (as in KeOps): meant for up
+#'   to a few thousand clusters of each index. With grid cells of side `size` in dimension d, every pair of
 #'   points closer than `R` lies in clusters whose centroids are closer than
 #'   `R + 2 * size * sqrt(d)`.
 #' @param i,j the clusters of the i and j points: sorted label vectors, or

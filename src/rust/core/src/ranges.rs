@@ -28,6 +28,7 @@ pub struct Ranges {
 
 impl Ranges {
     /// Every output row reduced over every reduced index: the dense reduction.
+    #[allow(clippy::single_range_in_vec_init)] // one interval, not a range of values
     pub fn dense(rows: usize, inner: usize) -> Ranges {
         Ranges { rows, inner, clusters: vec![(0..rows, vec![0..inner])] }
     }
@@ -146,6 +147,7 @@ impl Ranges {
 }
 
 #[cfg(test)]
+#[allow(clippy::single_range_in_vec_init)]
 mod tests {
     use super::*;
 

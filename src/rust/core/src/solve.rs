@@ -66,7 +66,7 @@ pub fn conjugate_gradient(
     if b.len() != n * r {
         return Err(Error::Internal(format!("right-hand side has {} values, expected {n} x {r}", b.len())));
     }
-    if !(opts.tol >= 0.0) || !opts.alpha.is_finite() {
+    if opts.tol.is_nan() || opts.tol < 0.0 || !opts.alpha.is_finite() {
         return Err(Error::Option(format!(
             "tol must be non-negative and alpha finite, got tol = {}, alpha = {}",
             opts.tol, opts.alpha
@@ -141,7 +141,7 @@ pub fn conjugate_gradient(
         for c in (0..r).filter(|&c| active[c]) {
             let cr = col(c);
             let pq = dot(&p[cr.clone()], &q[cr.clone()]);
-            if !(pq > 0.0) {
+            if pq.is_nan() || pq <= 0.0 {
                 return Err(Error::Input(format!(
                     "K + alpha I is not positive definite (or holds NaN): p'(K + alpha I)p = {pq} at iteration \
                      {iterations} for right-hand side {}; K must be symmetric positive semi-definite, \

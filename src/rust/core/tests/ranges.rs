@@ -153,7 +153,7 @@ fn diagonal_is_the_formula_at_i_equals_j() {
                     d2 += (x[c * n + i] - y[c * n + i]).powi(2);
                     dot += x[c * n + i] * y[c * n + i];
                 }
-                let want = (-d2 as f64).exp() * ws[i] + dot;
+                let want = (-d2).exp() * ws[i] + dot;
                 let tol = if precision == Precision::F64 { 1e-12 } else { 1e-5 };
                 assert!((diag[i] - want).abs() <= tol * (1.0 + want.abs()), "{precision:?} {i}: {} vs {want}", diag[i]);
             }
