@@ -15,24 +15,24 @@ keopsr_formula_info <- function(formula, args) .Call(wrap__keopsr_formula_info, 
 
 #' Evaluates a reduction formula on `inputs` (a list in argument order).
 #' @noRd
-keopsr_reduce <- function(formula, args, inputs, precision, threads, sum_scheme) .Call(wrap__keopsr_reduce, formula, args, inputs, precision, threads, sum_scheme)
+keopsr_reduce <- function(formula, args, inputs, settings) .Call(wrap__keopsr_reduce, formula, args, inputs, settings)
 
 #' The value of a reduction and the gradients of sum(eta * value) with
 #' respect to the variables at 0-based positions `wrt` (eta: NULL for ones;
 #' without `want_value` the value may be skipped).
 #' @noRd
-keopsr_value_and_grad <- function(formula, args, inputs, wrt, eta, want_value, precision, threads, sum_scheme) .Call(wrap__keopsr_value_and_grad, formula, args, inputs, wrt, eta, want_value, precision, threads, sum_scheme)
+keopsr_value_and_grad <- function(formula, args, inputs, wrt, eta, want_value, settings) .Call(wrap__keopsr_value_and_grad, formula, args, inputs, wrt, eta, want_value, settings)
 
 #' Evaluates a reduction restricted to block-sparse ranges: output clusters
 #' `[out_start, out_end)` (0-based), cumulative interval counts `slices`,
 #' reduced intervals `[red_start, red_end)`.
 #' @noRd
-keopsr_reduce_ranges <- function(formula, args, inputs, precision, threads, sum_scheme, out_start, out_end, slices, red_start, red_end) .Call(wrap__keopsr_reduce_ranges, formula, args, inputs, precision, threads, sum_scheme, out_start, out_end, slices, red_start, red_end)
+keopsr_reduce_ranges <- function(formula, args, inputs, settings, out_start, out_end, slices, red_start, red_end) .Call(wrap__keopsr_reduce_ranges, formula, args, inputs, settings, out_start, out_end, slices, red_start, red_end)
 
 #' Conjugate-gradient solve of (K + alpha I) a = b, K applied by the Sum
 #' reduction `formula` with argument `var` (0-based) bound to a.
 #' @noRd
-keopsr_solve <- function(formula, args, inputs, var, b, alpha, tol, max_iter, jacobi, precision, threads, sum_scheme) .Call(wrap__keopsr_solve, formula, args, inputs, var, b, alpha, tol, max_iter, jacobi, precision, threads, sum_scheme)
+keopsr_solve <- function(formula, args, inputs, var, b, alpha, tol, max_iter, jacobi, settings) .Call(wrap__keopsr_solve, formula, args, inputs, var, b, alpha, tol, max_iter, jacobi, settings)
 
 #' Number of threads used by default (the available cores).
 #' @noRd
@@ -41,4 +41,20 @@ keopsr_default_threads <- function() .Call(wrap__keopsr_default_threads)
 #' The operation catalogue of the formula language, as columns.
 #' @noRd
 keopsr_operation_table <- function() .Call(wrap__keopsr_operation_table)
+
+#' What the CUDA backend found: driver, GPUs, NVRTC, cache folder.
+#' @noRd
+keopsr_cuda_info <- function(nvrtc) .Call(wrap__keopsr_cuda_info, nvrtc)
+
+#' Sets the folder of compiled kernels (NULL: no disk cache).
+#' @noRd
+keopsr_set_cache_dir <- function(dir) .Call(wrap__keopsr_set_cache_dir, dir)
+
+#' The CUDA C source of a reduction formula's kernel.
+#' @noRd
+keopsr_cuda_source <- function(formula, args, settings) .Call(wrap__keopsr_cuda_source, formula, args, settings)
+
+#' Compiles a formula's kernel with NVRTC for `arch` (no GPU needed).
+#' @noRd
+keopsr_cuda_compile <- function(formula, args, settings, arch, nvrtc) .Call(wrap__keopsr_cuda_compile, formula, args, settings, arch, nvrtc)
 

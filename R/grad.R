@@ -7,14 +7,10 @@
 # variables at 0-based positions `wrt`.
 value_and_grad <- function(formula, args, inputs, wrt, eta = NULL, want_value = FALSE, sum_scheme = NULL,
                            call = sys.call(-1)) {
-  opts <- keops_options()
   if (!is.null(eta) && !(is.numeric(eta) && !is.object(eta))) {
     keopsr_abort("input", "eta must be a numeric matrix (one row per output row) or vector", call)
   }
-  res <- keopsr_value_and_grad(
-    formula, args, unname(inputs), as.integer(wrt), eta, want_value, opts$precision, opts$threads,
-    if (is.null(sum_scheme) || sum_scheme == "auto") opts$sum_scheme else sum_scheme
-  )
+  res <- keopsr_value_and_grad(formula, args, unname(inputs), as.integer(wrt), eta, want_value, engine_settings(sum_scheme))
   check_result(res, call)
 }
 

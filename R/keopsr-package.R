@@ -33,5 +33,6 @@
 
 .onLoad <- function(libname, pkgname) {
   keopsr_init()
+  keopsr_set_cache_dir(default_cache_dir())
   invisible()
 }

@@ -3,7 +3,10 @@
   precision = "float64",
   threads = 0L,
   sum_scheme = "auto",
-  verbosity = 0L
+  verbosity = 0L,
+  devices = NULL,
+  nvrtc = NULL,
+  cache_dir = NULL
 )
 
 .keopsr_state <- new.env(parent = emptyenv())
@@ -17,8 +20,15 @@
 #' (so `old <- keops_options(...); keops_options(old)` restores them).
 #'
 #' @param ... options to set, as `name = value` pairs or one list:
-#'   - `backend`: `"auto"` (default) or `"cpu"`. This build evaluates on CPU
-#'     threads; `"gpu"` is refused with a `keopsr_backend_error`.
+#'   - `backend`: `"auto"` (default: a GPU when one is usable, see
+#'     [keops_info()], else CPU threads), `"cpu"` or `"gpu"` (a
+#'     `keopsr_backend_error` when no GPU is usable).
+#'   - `devices`: GPU ordinals to use (`NULL`, the default: all); output rows
+#'     are split across them.
+#'   - `nvrtc`: path of libnvrtc (or its folder), when it is not found on its
+#'     own (the environment variable `KEOPSR_NVRTC` does the same).
+#'   - `cache_dir`: folder of compiled GPU kernels (default
+#'     `tools::R_user_dir("keopsr", "cache")`); `NA` disables the disk cache.
 #'   - `precision`: `"float64"` (default) or `"float32"`.
 #'   - `threads`: number of CPU threads, `0` (default) for all cores.
 #'   - `sum_scheme`: accumulation of sums: `"auto"`/`"block"` (default: each
@@ -69,15 +79,38 @@ check_option <- function(name, value) {
     }
     as.integer(value)
   }
+  path <- function() {
+    if (is.null(value) || (length(value) == 1 && is.na(value))) return(value)
+    if (!is.character(value) || length(value) != 1) {
+      keopsr_abort("option", sprintf("option '%s' must be a path (one string) or NULL", name), call = NULL)
+    }
+    path.expand(value)
+  }
   switch(name,
     backend = {
       one_of(c("auto", "cpu", "gpu"))
-      if (value == "gpu") {
+      if (value == "gpu" && !keops_info()$usable) {
         keopsr_abort("backend", paste(
-          "the GPU backend is not available in this build of keopsr;",
-          "use backend = \"cpu\" or \"auto\""
+          "backend = \"gpu\" but no GPU is usable:", gpu_diagnosis(),
+          "(see keops_info()); use backend = \"cpu\" or \"auto\""
         ), call = NULL)
       }
+      value
+    },
+    devices = {
+      if (!is.null(value) && (!is.numeric(value) || anyNA(value) || any(value < 0 | value > 63 | value != round(value)))) {
+        keopsr_abort("option", "option 'devices' must be NULL or GPU ordinals (0 to 63)", call = NULL)
+      }
+      if (is.null(value)) NULL else as.integer(value)
+    },
+    nvrtc = {
+      value <- path()
+      if (!is.null(value) && !is.na(value)) check_result(keopsr_cuda_info(value), NULL)
+      value
+    },
+    cache_dir = {
+      value <- path()
+      keopsr_set_cache_dir(if (is.null(value)) default_cache_dir() else if (is.na(value)) NULL else value)
       value
     },
     precision = one_of(c("float64", "float32")),
@@ -94,17 +127,28 @@ check_option <- function(name, value) {
 #' rkeops-compatible switches
 #'
 #' `rkeops_use_cpu()` selects CPU threads (optionally their number),
+#' `rkeops_use_gpu()` the GPUs (optionally which ones; a
+#' `keopsr_backend_error` when none is usable),
 #' `rkeops_use_float32()` and `rkeops_use_float64()` the precision. They are
 #' shortcuts for [keops_options()], kept so that rkeops scripts run unchanged.
 #'
 #' @param ncore number of CPU threads; `NULL` (default) keeps the current
 #'   setting, `0` uses all cores.
+#' @param device GPU ordinals; `NULL` (default) keeps the current setting.
 #' @return The previous options, invisibly.
+#' @rdname rkeops_use_cpu
 #' @export
 #' @examples
 #' old <- rkeops_use_float32()
+#' if (keops_info()$usable) rkeops_use_gpu()
 #' rkeops_use_float64()
 #' keops_options(old)
+rkeops_use_gpu <- function(device = NULL) {
+  if (is.null(device)) keops_options(backend = "gpu") else keops_options(backend = "gpu", devices = device)
+}
+
+#' @rdname rkeops_use_cpu
+#' @export
 rkeops_use_cpu <- function(ncore = NULL) {
   if (is.null(ncore)) keops_options(backend = "cpu") else keops_options(backend = "cpu", threads = ncore)
 }
@@ -116,3 +160,109 @@ rkeops_use_float32 <- function() keops_options(precision = "float32")
 #' @rdname rkeops_use_cpu
 #' @export
 rkeops_use_float64 <- function() keops_options(precision = "float64")
+
+default_cache_dir <- function() tools::R_user_dir("keopsr", "cache")
+
+# Evaluation settings passed to the Rust core.
+engine_settings <- function(sum_scheme = NULL) {
+  opts <- keops_options()
+  list(
+    precision = opts$precision, threads = opts$threads,
+    sum_scheme = if (is.null(sum_scheme) || sum_scheme == "auto") opts$sum_scheme else sum_scheme,
+    backend = opts$backend, devices = opts$devices
+  )
+}
+
+gpu_in_use <- function() {
+  backend <- keops_options()$backend
+  backend == "gpu" || (backend == "auto" && keops_info()$usable)
+}
+
+gpu_diagnosis <- function() {
+  info <- keops_info()
+  if (!info$driver) return("no CUDA driver (libcuda) was found")
+  if (nrow(info$gpus) == 0) return(if (nzchar(info$gpu_error)) info$gpu_error else "the CUDA driver sees no GPU")
+  if (!nzchar(info$nvrtc)) return(info$nvrtc_error)
+  "unknown reason"
+}
+
+#' What keopsr found: CUDA driver, GPUs, NVRTC, kernel cache
+#'
+#' keopsr loads the CUDA driver and NVRTC at run time; nothing CUDA is
+#' needed to build or install it. `keops_info()` reports in one call what was
+#' found and what is missing, and whether the GPU backend is usable. The CPU
+#' backend needs nothing and is always available.
+#'
+#' @return A list of class `keopsr_info`: `driver` (logical), `gpus` (a data
+#'   frame: `ordinal`, `name`, `compute_capability`, `memory_gib`),
+#'   `nvrtc` (path of libnvrtc, `""` if not found), `nvrtc_version`,
+#'   `cache_dir`, `usable` (whether `backend = "gpu"` can run), the current
+#'   `backend`, `threads` (CPU threads used) and the reasons when something is
+#'   missing (`gpu_error`, `nvrtc_error`).
+#' @export
+#' @examples
+#' keops_info()
+keops_info <- function() {
+  opts <- keops_options()
+  raw <- check_result(keopsr_cuda_info(if (is.null(opts$nvrtc) || is.na(opts$nvrtc)) NULL else opts$nvrtc), sys.call())
+  gpus <- data.frame(
+    ordinal = raw$ordinal, name = raw$name, compute_capability = raw$compute_capability,
+    memory_gib = raw$memory_gib, stringsAsFactors = FALSE
+  )
+  cache <- if (is.null(opts$cache_dir)) default_cache_dir() else opts$cache_dir
+  structure(list(
+    driver = raw$driver, gpus = gpus, gpu_error = raw$gpu_error, nvrtc = raw$nvrtc,
+    nvrtc_version = raw$nvrtc_version, nvrtc_error = raw$nvrtc_error,
+    cache_dir = if (is.na(cache)) "" else cache, usable = raw$usable, backend = opts$backend,
+    threads = if (opts$threads == 0) keopsr_default_threads() else opts$threads
+  ), class = "keopsr_info")
+}
+
+#' @export
+print.keopsr_info <- function(x, ...) {
+  cat("keopsr", format(utils::packageVersion("keopsr")), "\n")
+  cat(sprintf("  CPU backend : %d thread(s)\n", x$threads))
+  cat(sprintf("  CUDA driver : %s\n", if (x$driver) "found" else "not found"))
+  if (nrow(x$gpus)) {
+    for (k in seq_len(nrow(x$gpus))) {
+      g <- x$gpus[k, ]
+      cat(sprintf("  GPU %d       : %s (compute capability %s, %.1f GiB)\n", g$ordinal, g$name, g$compute_capability, g$memory_gib))
+    }
+  } else if (nzchar(x$gpu_error)) cat("  GPUs        :", x$gpu_error, "\n")
+  cat(sprintf("  NVRTC       : %s\n", if (nzchar(x$nvrtc)) paste(x$nvrtc, x$nvrtc_version) else x$nvrtc_error))
+  cat(sprintf("  kernel cache: %s\n", if (nzchar(x$cache_dir)) x$cache_dir else "disabled"))
+  cat(sprintf("  backend     : %s (%s)\n", x$backend, if (x$usable) "GPU usable" else "GPU not usable: CPU"))
+  invisible(x)
+}
+
+#' Generated CUDA kernels, without a GPU
+#'
+#' `keops_cuda_source()` returns the CUDA C kernel keopsr generates for a
+#' reduction formula (with the current precision and summation options);
+#' `keops_cuda_compile()` compiles it with NVRTC for an architecture and
+#' returns the size of the PTX (`"compute_90"`) or CUBIN (`"sm_90"`) and
+#' NVRTC's log. Neither needs a GPU; compiling needs NVRTC (see
+#' [keops_info()] and the `nvrtc` option). Meant for developers and for
+#' checking a formula's kernel before running it on a GPU machine.
+#'
+#' @param formula a reduction formula, as for [keops_kernel()].
+#' @param args its argument declarations.
+#' @param arch the target architecture: `"sm_XX"` for a CUBIN, `"compute_XX"`
+#'   for PTX.
+#' @return `keops_cuda_source()`: a string. `keops_cuda_compile()`: a list
+#'   with `arch`, `format`, `bytes` and `log`.
+#' @export
+#' @examples
+#' src <- keops_cuda_source("Sum_Reduction(Exp(-SqDist(x, y)) * b, 1)", c("x = Vi(3)", "y = Vj(3)", "b = Vj(1)"))
+#' cat(substr(src, 1, 300))
+keops_cuda_source <- function(formula, args = character()) {
+  check_result(keopsr_cuda_source(formula, args, engine_settings()), sys.call())
+}
+
+#' @rdname keops_cuda_source
+#' @export
+keops_cuda_compile <- function(formula, args = character(), arch = "sm_90") {
+  opts <- keops_options()
+  nvrtc <- if (is.null(opts$nvrtc) || is.na(opts$nvrtc)) NULL else opts$nvrtc
+  check_result(keopsr_cuda_compile(formula, args, engine_settings(), arch, nvrtc), sys.call())
+}

@@ -42,20 +42,20 @@ reduce_lazy <- function(name, x, index, K = NULL, weight = NULL, ranges = NULL, 
 evaluate_formula <- function(formula, args, inputs, sum_scheme = NULL, call = sys.call(-1), ranges = NULL) {
   opts <- keops_options()
   start <- proc.time()[["elapsed"]]
-  scheme <- if (is.null(sum_scheme) || sum_scheme == "auto") opts$sum_scheme else sum_scheme
   res <- if (is.null(ranges)) {
-    keopsr_reduce(formula, args, unname(inputs), opts$precision, opts$threads, scheme)
+    keopsr_reduce(formula, args, unname(inputs), engine_settings(sum_scheme))
   } else {
     keopsr_reduce_ranges(
-      formula, args, unname(inputs), opts$precision, opts$threads, scheme,
+      formula, args, unname(inputs), engine_settings(sum_scheme),
       ranges$out_start, ranges$out_end, ranges$slices, ranges$red_start, ranges$red_end
     )
   }
   res <- check_result(res, call)
   if (opts$verbosity > 0) {
     message(sprintf(
-      "keopsr: %s on CPU (%s, %s threads) in %.3f s",
-      formula, opts$precision, if (opts$threads == 0) keopsr_default_threads() else opts$threads,
+      "keopsr: %s on %s (%s, %s threads) in %.3f s",
+      formula, if (gpu_in_use()) "GPU" else "CPU", opts$precision,
+      if (opts$threads == 0) keopsr_default_threads() else opts$threads,
       proc.time()[["elapsed"]] - start
     ))
   }

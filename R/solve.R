@@ -137,10 +137,9 @@ run_solver <- function(formula, args, inputs, var, rhs, alpha, tol, max_iter, pr
   number(max_iter, "max_iter must be a non-negative whole number", function(v) {
     v >= 0 && v == round(v) && v <= .Machine$integer.max
   })
-  opts <- keops_options()
   res <- check_result(keopsr_solve(
     formula, args, inputs, as.integer(var), rhs$b, as.double(alpha), as.double(tol), as.integer(max_iter),
-    precond == "jacobi", opts$precision, opts$threads, opts$sum_scheme
+    precond == "jacobi", engine_settings()
   ), call)
   if (!res$converged) {
     worst <- max(res$residuals[nrow(res$residuals), ])

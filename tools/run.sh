@@ -41,6 +41,21 @@ case "$what" in
     Rscript demo/keopsr.R
     ;;
   test)
+    # NVRTC (no GPU needed) so that every generated CUDA kernel is compiled.
+    nvrtc_env="${KEOPSR_NVRTC_VENV:-$HOME/.cache/keopsr-nvrtc}"
+    if [ -z "${KEOPSR_NVRTC:-}" ]; then
+      if ! python3 -m venv --help >/dev/null 2>&1; then
+        sudo=""
+        [ "$(id -u)" -ne 0 ] && sudo=sudo
+        $sudo apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends python3-venv python3-pip
+      fi
+      [ -x "$nvrtc_env/bin/pip" ] || python3 -m venv "$nvrtc_env"
+      "$nvrtc_env/bin/pip" install -q nvidia-cuda-nvrtc-cu12
+      KEOPSR_NVRTC=$(ls "$nvrtc_env"/lib/python3*/site-packages/nvidia/cuda_nvrtc/lib/libnvrtc.so.* | head -1)
+      export KEOPSR_NVRTC
+    fi
+    export KEOPSR_REQUIRE_NVRTC=1
     (cd src/rust && cargo test --release --jobs 2 -p keopsr-core)
     Rscript tools/check-vignettes.R
     Rscript tools/test.R

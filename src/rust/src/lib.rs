@@ -8,7 +8,7 @@ use extendr_api::prelude::*;
 use keopsr_core::formula::{DEP_I, DEP_J};
 use keopsr_core::reduction::SumScheme;
 use keopsr_core::solve::CgOptions;
-use keopsr_core::{Error, Expression, Formula, Input, Options, Output, Precision, Prepared, Ranges};
+use keopsr_core::{Backend, Error, Expression, Formula, Input, Options, Output, Precision, Prepared, Ranges};
 
 mod convert;
 mod interrupt;
@@ -96,14 +96,32 @@ fn keopsr_formula_info(formula: &str, args: Strings) -> Robj {
     })
 }
 
-fn options(precision: &str, threads: i32, sum_scheme: &str) -> keopsr_core::Result<Options> {
+/// Evaluation options from R's `keops_options()` (as passed by
+/// `R/reduction.R`): precision, threads, summation scheme, backend and GPUs.
+fn options(settings: &List) -> keopsr_core::Result<Options> {
+    let get = |name: &str| settings.iter().find(|(n, _)| *n == name).map(|(_, v)| v);
+    let text = |name: &str| -> keopsr_core::Result<String> {
+        get(name)
+            .and_then(|v| v.as_str().map(str::to_string))
+            .ok_or_else(|| Error::Option(format!("option '{name}' must be a string")))
+    };
+    let threads = get("threads").and_then(|v| v.as_integer()).unwrap_or(0);
+    let mut gpu_mask = 0u64;
+    if let Some(devices) = get("devices").filter(|v| !v.is_null()) {
+        for d in devices.as_integer_vector().unwrap_or_default() {
+            if !(0..64).contains(&d) {
+                return Err(Error::Option(format!("GPU ordinals must be in 0..63, got {d}")));
+            }
+            gpu_mask |= 1 << d;
+        }
+    }
     Ok(Options {
-        precision: Precision::from_name(precision)?,
+        precision: Precision::from_name(&text("precision")?)?,
         threads: usize::try_from(threads)
             .map_err(|_| Error::Option(format!("threads must be 0 (all cores) or positive, got {threads}")))?,
-        sum_scheme: SumScheme::from_name(sum_scheme)?,
-        // The R options do not choose a backend yet: the defaults (CPU).
-        ..Options::default()
+        sum_scheme: SumScheme::from_name(&text("sum_scheme")?)?,
+        backend: Backend::from_name(&text("backend")?)?,
+        gpu_mask,
     })
 }
 
@@ -123,10 +141,10 @@ fn formula_inputs(f: &Formula, inputs: &List) -> keopsr_core::Result<Vec<convert
 /// Evaluates a reduction formula on `inputs` (a list in argument order).
 /// @noRd
 #[extendr]
-fn keopsr_reduce(formula: &str, args: Strings, inputs: List, precision: &str, threads: i32, sum_scheme: &str) -> Robj {
+fn keopsr_reduce(formula: &str, args: Strings, inputs: List, settings: List) -> Robj {
     guarded(|| {
         let f = Formula::parse(formula, &aliases(&args))?;
-        let options = options(precision, threads, sum_scheme)?;
+        let options = options(&settings)?;
         let owned = formula_inputs(&f, &inputs)?;
         let views: Vec<Input<'_>> = owned.iter().map(|a| a.view()).collect();
         let out = keopsr_core::evaluate(&f, &views, &options, &mut interrupt::pending)?;
@@ -147,13 +165,11 @@ fn keopsr_value_and_grad(
     wrt: Integers,
     eta: Robj,
     want_value: bool,
-    precision: &str,
-    threads: i32,
-    sum_scheme: &str,
+    settings: List,
 ) -> Robj {
     guarded(|| {
         let f = Formula::parse(formula, &aliases(&args))?;
-        let options = options(precision, threads, sum_scheme)?;
+        let options = options(&settings)?;
         let owned = formula_inputs(&f, &inputs)?;
         let views: Vec<Input<'_>> = owned.iter().map(|a| a.view()).collect();
         let wrt = wrt
@@ -209,9 +225,7 @@ fn keopsr_reduce_ranges(
     formula: &str,
     args: Strings,
     inputs: List,
-    precision: &str,
-    threads: i32,
-    sum_scheme: &str,
+    settings: List,
     out_start: &[i32],
     out_end: &[i32],
     slices: &[i32],
@@ -220,7 +234,7 @@ fn keopsr_reduce_ranges(
 ) -> Robj {
     guarded(|| {
         let f = Formula::parse(formula, &aliases(&args))?;
-        let options = options(precision, threads, sum_scheme)?;
+        let options = options(&settings)?;
         let owned = formula_inputs(&f, &inputs)?;
         let views: Vec<Input<'_>> = owned.iter().map(|a| a.view()).collect();
         let prepared = Prepared::new(&f, &views, &options)?;
@@ -255,13 +269,11 @@ fn keopsr_solve(
     tol: f64,
     max_iter: i32,
     jacobi: bool,
-    precision: &str,
-    threads: i32,
-    sum_scheme: &str,
+    settings: List,
 ) -> Robj {
     guarded(|| {
         let f = Formula::parse(formula, &aliases(&args))?;
-        let options = options(precision, threads, sum_scheme)?;
+        let options = options(&settings)?;
         let owned = formula_inputs(&f, &inputs)?;
         let views: Vec<Input<'_>> = owned.iter().map(|a| a.view()).collect();
         let var = usize::try_from(var).map_err(|_| Error::Internal(format!("bad variable position {var}")))?;
@@ -325,6 +337,75 @@ fn keopsr_operation_table() -> Robj {
     .into_robj()
 }
 
+/// What the CUDA backend found: driver, GPUs, NVRTC, cache folder.
+/// @noRd
+#[extendr]
+fn keopsr_cuda_info(nvrtc: Nullable<String>) -> Robj {
+    guarded(|| {
+        let path = nvrtc.into_option();
+        let info = keopsr_core::cuda::info(path.as_deref());
+        let gpus = &info.gpus;
+        let ordinals: Vec<i32> = gpus.iter().map(|g| g.ordinal as i32).collect();
+        let names: Vec<String> = gpus.iter().map(|g| g.name.clone()).collect();
+        let cc: Vec<String> = gpus.iter().map(|g| format!("{}.{}", g.compute_capability.0, g.compute_capability.1)).collect();
+        let memory: Vec<f64> = gpus.iter().map(|g| g.total_memory as f64 / (1u64 << 30) as f64).collect();
+        Ok(list!(
+            driver = info.driver,
+            gpu_error = info.gpu_error.unwrap_or_default(),
+            ordinal = ordinals,
+            name = names,
+            compute_capability = cc,
+            memory_gib = memory,
+            nvrtc = info.nvrtc.unwrap_or_default(),
+            nvrtc_version = info.nvrtc_version.map(|(a, b)| format!("{a}.{b}")).unwrap_or_default(),
+            nvrtc_error = info.nvrtc_error.unwrap_or_default(),
+            usable = keopsr_core::cuda::usable(path.as_deref())
+        )
+        .into_robj())
+    })
+}
+
+/// Sets the folder of compiled kernels (NULL: no disk cache).
+/// @noRd
+#[extendr]
+fn keopsr_set_cache_dir(dir: Nullable<String>) -> Robj {
+    guarded(|| {
+        let mut slot = keopsr_core::cuda::nvrtc::cache_dir()
+            .lock()
+            .map_err(|_| Error::Internal("cache registry poisoned".into()))?;
+        *slot = dir.into_option().map(std::path::PathBuf::from);
+        Ok(NULL.into_robj())
+    })
+}
+
+/// The CUDA C source of a reduction formula's kernel.
+/// @noRd
+#[extendr]
+fn keopsr_cuda_source(formula: &str, args: Strings, settings: List) -> Robj {
+    guarded(|| {
+        let f = Formula::parse(formula, &aliases(&args))?;
+        Ok(keopsr_core::cuda::kernel(&f, &options(&settings)?).source.into_robj())
+    })
+}
+
+/// Compiles a formula's kernel with NVRTC for `arch` (no GPU needed).
+/// @noRd
+#[extendr]
+fn keopsr_cuda_compile(formula: &str, args: Strings, settings: List, arch: &str, nvrtc: Nullable<String>) -> Robj {
+    guarded(|| {
+        let f = Formula::parse(formula, &aliases(&args))?;
+        let path = nvrtc.into_option();
+        let out = keopsr_core::cuda::compile(&f, &options(&settings)?, arch, path.as_deref())?;
+        Ok(list!(
+            arch = out.arch,
+            format = if out.is_cubin { "cubin" } else { "ptx" },
+            bytes = out.image.len() as f64,
+            log = out.log
+        )
+        .into_robj())
+    })
+}
+
 extendr_module! {
     mod keopsr;
     fn keopsr_init;
@@ -336,4 +417,8 @@ extendr_module! {
     fn keopsr_solve;
     fn keopsr_default_threads;
     fn keopsr_operation_table;
+    fn keopsr_cuda_info;
+    fn keopsr_set_cache_dir;
+    fn keopsr_cuda_source;
+    fn keopsr_cuda_compile;
 }

@@ -247,13 +247,13 @@ pub fn generate(formula: &Formula, precision: Precision, monoid: &Monoid) -> Ker
         }
         src.push_str("    }\n    __syncthreads();\n");
     }
-    src.push_str("    if (active) for (int t = 0; t < len; t++) {\n      const long long j = t0 + t;\n");
+    src.push_str("    if (active) for (int t = 0; t < len; t++) {\n      const long long j = t0 + t; (void)j;\n");
     for id in (0..g.len()).filter(|&id| live[id] && g.deps(id) & inner_bit != 0) {
         let _ = writeln!(src, "      /* node {id}: {:?} */ {}", g.node(id).op, node_code(g, id, &load));
     }
     let f = formula.roots[0];
-    let gw = formula.roots.get(1).map_or("F".to_string(), |r| format!("n{r}"));
-    let _ = writeln!(src, "      {{ const T* F = n{f}; const T* G = {gw}; (void)G; {push} }}");
+    let weight = formula.roots.get(1).map_or(String::new(), |r| format!(" const T* G = n{r};"));
+    let _ = writeln!(src, "      {{ const T* F = n{f};{weight} {push} }}");
     src.push_str("    }\n  }\n");
     let _ = writeln!(
         src,

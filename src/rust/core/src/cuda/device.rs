@@ -50,8 +50,13 @@ fn context(ordinal: usize) -> Result<Arc<CudaContext>> {
     Ok(c)
 }
 
-/// The GPUs the driver sees (none without a driver).
+/// The GPUs the driver sees (none without a driver), probed once per session.
 pub fn gpus() -> Result<Vec<Gpu>> {
+    static GPUS: std::sync::OnceLock<Result<Vec<Gpu>>> = std::sync::OnceLock::new();
+    GPUS.get_or_init(probe_gpus).clone()
+}
+
+fn probe_gpus() -> Result<Vec<Gpu>> {
     if !driver_present() {
         return Ok(vec![]);
     }

@@ -49,7 +49,7 @@ pub fn info(nvrtc_path: Option<&str>) -> Info {
 
 /// Whether formulas can run on a GPU here.
 pub fn usable(nvrtc_path: Option<&str>) -> bool {
-    device::driver_present() && device::gpus().is_ok_and(|g| !g.is_empty()) && nvrtc::load(nvrtc_path).is_ok()
+    device::gpus().is_ok_and(|g| !g.is_empty()) && nvrtc::load(nvrtc_path).is_ok()
 }
 
 /// The CUDA C source of a formula's kernel.

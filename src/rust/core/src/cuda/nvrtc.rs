@@ -71,6 +71,9 @@ fn python_site_dirs() -> Vec<PathBuf> {
     }
     if let Ok(home) = std::env::var("HOME") {
         roots.push(Path::new(&home).join(".local/lib"));
+        if let Ok(versions) = std::fs::read_dir(Path::new(&home).join(".pyenv/versions")) {
+            roots.extend(versions.flatten().map(|v| v.path().join("lib")));
+        }
     }
     if let Ok(venv) = std::env::var("VIRTUAL_ENV") {
         roots.push(Path::new(&venv).join("lib"));
