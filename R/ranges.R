@@ -14,6 +14,10 @@
 #' 5. turn labels (or cluster rows) and the mask into a `ranges` object with
 #'    `keops_ranges()` and pass it to any reduction: `sum(K, index = "j", ranges = r)`.
 #'
+#' Block-sparse reductions run on CPU threads: with `backend = "auto"` they
+#' stay on the CPU when a GPU is usable, and `backend = "gpu"` with `ranges`
+#' is a `keopsr_backend_error`.
+#'
 #' Output points not covered by any kept block get the reduction's value on
 #' an empty set: 0 for `sum()`, `Inf` for `min()`, `-Inf` for `max()` and
 #' `logsumexp()`, `NA` for the indices of `argmin()`, `argKmin()`, and `NaN`

@@ -54,7 +54,7 @@ evaluate_formula <- function(formula, args, inputs, sum_scheme = NULL, call = sy
   if (opts$verbosity > 0) {
     message(sprintf(
       "keopsr: %s on %s (%s, %s threads) in %.3f s",
-      formula, if (gpu_in_use()) "GPU" else "CPU", opts$precision,
+      formula, if (is.null(ranges) && gpu_in_use()) "GPU" else "CPU", opts$precision,
       if (opts$threads == 0) keopsr_default_threads() else opts$threads,
       proc.time()[["elapsed"]] - start
     ))
