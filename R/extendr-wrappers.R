@@ -23,6 +23,17 @@ keopsr_reduce <- function(formula, args, inputs, settings) .Call(wrap__keopsr_re
 #' @noRd
 keopsr_value_and_grad <- function(formula, args, inputs, wrt, eta, want_value, settings) .Call(wrap__keopsr_value_and_grad, formula, args, inputs, wrt, eta, want_value, settings)
 
+#' Evaluates a reduction restricted to block-sparse ranges: output clusters
+#' `[out_start, out_end)` (0-based), cumulative interval counts `slices`,
+#' reduced intervals `[red_start, red_end)`.
+#' @noRd
+keopsr_reduce_ranges <- function(formula, args, inputs, settings, out_start, out_end, slices, red_start, red_end) .Call(wrap__keopsr_reduce_ranges, formula, args, inputs, settings, out_start, out_end, slices, red_start, red_end)
+
+#' Conjugate-gradient solve of (K + alpha I) a = b, K applied by the Sum
+#' reduction `formula` with argument `var` (0-based) bound to a.
+#' @noRd
+keopsr_solve <- function(formula, args, inputs, var, b, alpha, tol, max_iter, jacobi, settings) .Call(wrap__keopsr_solve, formula, args, inputs, var, b, alpha, tol, max_iter, jacobi, settings)
+
 #' Number of threads used by default (the available cores).
 #' @noRd
 keopsr_default_threads <- function() .Call(wrap__keopsr_default_threads)

@@ -22,9 +22,11 @@
 #' @param args the argument declarations, in the order of the inputs.
 #' @param sum_scheme accumulation of sums, `"auto"` to follow
 #'   [keops_options()], or `"block"`, `"kahan"`, `"direct"`.
-#' @return A function `op(input)`: `input` is a list of matrices (one row per
-#'   point) and vectors, positional or named after the arguments. `op()`
-#'   with no argument returns the formula, the arguments and their types.
+#' @return A function `op(input, ranges = NULL)`: `input` is a list of
+#'   matrices (one row per point) and vectors, positional or named after the
+#'   arguments; `ranges` makes the reduction block-sparse (see
+#'   [keops_ranges()]). `op()` with no argument returns the formula, the
+#'   arguments and their types.
 #' @export
 #' @examples
 #' op <- keops_kernel(
@@ -45,7 +47,7 @@ keops_kernel <- function(formula, args = character(), sum_scheme = "auto") {
     name = info$names, category = info$categories, dim = info$dims,
     stringsAsFactors = FALSE
   )
-  function(input = NULL) {
+  function(input = NULL, ranges = NULL) {
     if (is.null(input)) {
       return(list(formula = formula, args = args, args_info = arg_info, reduced_index = info$reduced_index))
     }
@@ -60,6 +62,9 @@ keops_kernel <- function(formula, args = character(), sum_scheme = "auto") {
       }
       input <- input[arg_info$name]
     }
-    evaluate_formula(formula, args, input, sum_scheme = sum_scheme, call = call)
+    evaluate_formula(formula, args, input,
+      sum_scheme = sum_scheme, call = call,
+      ranges = ranges_for(ranges, if (info$reduced_index == "j") "j" else "i", call)
+    )
   }
 }

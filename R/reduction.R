@@ -16,7 +16,7 @@ check_K <- function(K, call) {
   format(as.integer(K))
 }
 
-reduce_lazy <- function(name, x, index, K = NULL, weight = NULL, call = sys.call(-1)) {
+reduce_lazy <- function(name, x, index, K = NULL, weight = NULL, ranges = NULL, call = sys.call(-1)) {
   if (!is.LazyTensor(x)) keopsr_abort("input", "the reduced object must be a LazyTensor", call)
   if (name %in% c("ArgMin", "ArgMax") && length(index) == 1 && is.na(index)) {
     return(apply_op(name, x, call = call))
@@ -34,20 +34,27 @@ reduce_lazy <- function(name, x, index, K = NULL, weight = NULL, call = sys.call
   pieces <- c(x$formula, K, axis, if (!is.null(weight)) operands[[2]]$formula)
   formula <- sprintf("%s_Reduction(%s)", name, paste(pieces, collapse = ", "))
   vars <- merge_variables(operands)
-  res <- evaluate_formula(formula, vars$args, vars$data, call = call)
+  res <- evaluate_formula(formula, vars$args, vars$data, ranges = ranges_for(ranges, index, call), call = call)
   if (complex) deinterleave_complex(res) else res
 }
 
 # Runs a reduction formula with the current options.
-evaluate_formula <- function(formula, args, inputs, sum_scheme = NULL, call = sys.call(-1)) {
+evaluate_formula <- function(formula, args, inputs, sum_scheme = NULL, call = sys.call(-1), ranges = NULL) {
   opts <- keops_options()
   start <- proc.time()[["elapsed"]]
-  res <- keopsr_reduce(formula, args, unname(inputs), engine_settings(sum_scheme))
+  res <- if (is.null(ranges)) {
+    keopsr_reduce(formula, args, unname(inputs), engine_settings(sum_scheme))
+  } else {
+    keopsr_reduce_ranges(
+      formula, args, unname(inputs), engine_settings(sum_scheme),
+      ranges$out_start, ranges$out_end, ranges$slices, ranges$red_start, ranges$red_end
+    )
+  }
   res <- check_result(res, call)
   if (opts$verbosity > 0) {
     message(sprintf(
       "keopsr: %s on %s (%s, %s threads) in %.3f s",
-      formula, if (gpu_in_use()) "GPU" else "CPU", opts$precision,
+      formula, if (is.null(ranges) && gpu_in_use()) "GPU" else "CPU", opts$precision,
       if (opts$threads == 0) keopsr_default_threads() else opts$threads,
       proc.time()[["elapsed"]] - start
     ))
@@ -66,6 +73,9 @@ evaluate_formula <- function(formula, args, inputs, sum_scheme = NULL, call = sy
 #'
 #' @param ... a LazyTensor, then optionally `index`.
 #' @param na.rm unused (NA and NaN follow IEEE arithmetic, see [keopsr]).
+#' @section Block-sparse reductions: every reduction takes an optional
+#'   `ranges` argument (built by [keops_ranges()]): each cluster of output
+#'   points is then reduced only over the listed clusters of the other index.
 #' @return A matrix with one row per point of the index not reduced (and one
 #'   column per component), or a LazyTensor when `index = NA`.
 #' @name Summary.LazyTensor
@@ -90,7 +100,7 @@ Summary.LazyTensor <- function(..., na.rm = FALSE) {
     sum = "Sum", min = "Min", max = "Max",
     keopsr_abort("reduction", sprintf("%s() is not a reduction of LazyTensors", .Generic), call)
   )
-  reduce_lazy(name, x, index, call = call)
+  reduce_lazy(name, x, index, ranges = args$ranges, call = call)
 }
 
 #' Arg-min and arg-max reductions
@@ -103,6 +113,8 @@ Summary.LazyTensor <- function(..., na.rm = FALSE) {
 #' @param index `"i"` or `"j"`: the index reduced over. For `argmin()` and
 #'   `argmax()`, `NA` (default) gives instead the 0-based position of the
 #'   extreme component of each value (a LazyTensor of dimension 1).
+#' @param ranges optional block-sparse ranges from [keops_ranges()]: output
+#'   rows outside every kept block get the reduction's value on an empty set.
 #' @return `argmin()`, `argmax()`: an integer matrix. `min_argmin()`,
 #'   `max_argmax()`: a list with `values` (numeric matrix) and `indices`
 #'   (integer matrix).
@@ -111,19 +123,19 @@ Summary.LazyTensor <- function(..., na.rm = FALSE) {
 #' x_i <- Vi(matrix(rnorm(30), 10, 3))
 #' y_j <- Vj(matrix(rnorm(60), 20, 3))
 #' argmin(sqdist(x_i, y_j), "j") # nearest y for each x
-argmin <- function(x, index = NA) reduce_lazy("ArgMin", x, index)
+argmin <- function(x, index = NA, ranges = NULL) reduce_lazy("ArgMin", x, index, ranges = ranges)
 
 #' @rdname argmin
 #' @export
-argmax <- function(x, index = NA) reduce_lazy("ArgMax", x, index)
+argmax <- function(x, index = NA, ranges = NULL) reduce_lazy("ArgMax", x, index, ranges = ranges)
 
 #' @rdname argmin
 #' @export
-min_argmin <- function(x, index) reduce_lazy("Min_ArgMin", x, index)
+min_argmin <- function(x, index, ranges = NULL) reduce_lazy("Min_ArgMin", x, index, ranges = ranges)
 
 #' @rdname argmin
 #' @export
-max_argmax <- function(x, index) reduce_lazy("Max_ArgMax", x, index)
+max_argmax <- function(x, index, ranges = NULL) reduce_lazy("Max_ArgMax", x, index, ranges = ranges)
 
 #' K-min reductions: k-nearest neighbours
 #'
@@ -143,15 +155,15 @@ max_argmax <- function(x, index) reduce_lazy("Max_ArgMax", x, index)
 #' x <- matrix(rnorm(300), 100, 3)
 #' nn <- argKmin(sqdist(Vi(x), Vj(x)), K = 5, index = "j")
 #' head(nn) # each point is its own nearest neighbour
-Kmin <- function(x, K, index) reduce_lazy("KMin", x, index, K = K)
+Kmin <- function(x, K, index, ranges = NULL) reduce_lazy("KMin", x, index, K = K, ranges = ranges)
 
 #' @rdname Kmin
 #' @export
-argKmin <- function(x, K, index) reduce_lazy("ArgKMin", x, index, K = K)
+argKmin <- function(x, K, index, ranges = NULL) reduce_lazy("ArgKMin", x, index, K = K, ranges = ranges)
 
 #' @rdname Kmin
 #' @export
-Kmin_argKmin <- function(x, K, index) reduce_lazy("KMin_ArgKMin", x, index, K = K)
+Kmin_argKmin <- function(x, K, index, ranges = NULL) reduce_lazy("KMin_ArgKMin", x, index, K = K, ranges = ranges)
 
 #' Log-sum-exp and soft-max weighted sums
 #'
@@ -171,11 +183,15 @@ Kmin_argKmin <- function(x, K, index) reduce_lazy("KMin_ArgKMin", x, index, K = 
 #' y_j <- Vj(matrix(rnorm(60), 20, 3))
 #' logsumexp(-sqdist(x_i, y_j), "j")
 #' sumsoftmaxweight(-sqdist(x_i, y_j), y_j, "j")
-logsumexp <- function(x, index, weight = NULL) reduce_lazy("LogSumExp", x, index, weight = weight)
+logsumexp <- function(x, index, weight = NULL, ranges = NULL) {
+  reduce_lazy("LogSumExp", x, index, weight = weight, ranges = ranges)
+}
 
 #' @rdname logsumexp
 #' @export
-sumsoftmaxweight <- function(x, v, index) reduce_lazy("SumSoftMaxWeight", x, index, weight = v)
+sumsoftmaxweight <- function(x, v, index, ranges = NULL) {
+  reduce_lazy("SumSoftMaxWeight", x, index, weight = v, ranges = ranges)
+}
 
 #' Any reduction by name
 #'

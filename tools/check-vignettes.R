@@ -3,7 +3,8 @@
 out <- tempfile("vignettes")
 dir.create(out)
 for (v in list.files("vignettes", pattern = "[.]Rmd$", full.names = TRUE)) {
-  knitr::opts_chunk$set(error = FALSE)
+  # Figures go to the temporary folder, not into the source tree.
+  knitr::opts_chunk$set(error = FALSE, fig.path = file.path(out, "figure", ""))
   knitr::knit(v, output = file.path(out, sub("Rmd$", "md", basename(v))), quiet = TRUE)
   cat("vignette ran:", v, "\n")
 }

@@ -7,7 +7,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use extendr_api::prelude::*;
 use keopsr_core::formula::{DEP_I, DEP_J};
 use keopsr_core::reduction::SumScheme;
-use keopsr_core::{Backend, Error, Expression, Formula, Input, Options, Output, Precision};
+use keopsr_core::solve::CgOptions;
+use keopsr_core::{Backend, Error, Expression, Formula, Input, Options, Output, Precision, Prepared, Ranges};
 
 mod convert;
 mod interrupt;
@@ -199,6 +200,105 @@ fn keopsr_value_and_grad(
     })
 }
 
+/// 0-based (start, end) pairs from two integer vectors.
+fn intervals(starts: &[i32], ends: &[i32], what: &str) -> keopsr_core::Result<Vec<(usize, usize)>> {
+    if starts.len() != ends.len() {
+        return Err(Error::Input(format!("{what}: as many starts as ends are needed")));
+    }
+    starts
+        .iter()
+        .zip(ends)
+        .map(|(&s, &e)| match (usize::try_from(s), usize::try_from(e)) {
+            (Ok(s), Ok(e)) => Ok((s, e)),
+            _ => Err(Error::Input(format!("{what}: bounds must be non-negative and not NA"))),
+        })
+        .collect()
+}
+
+/// Evaluates a reduction restricted to block-sparse ranges: output clusters
+/// `[out_start, out_end)` (0-based), cumulative interval counts `slices`,
+/// reduced intervals `[red_start, red_end)`.
+/// @noRd
+#[extendr]
+#[allow(clippy::too_many_arguments)]
+fn keopsr_reduce_ranges(
+    formula: &str,
+    args: Strings,
+    inputs: List,
+    settings: List,
+    out_start: &[i32],
+    out_end: &[i32],
+    slices: &[i32],
+    red_start: &[i32],
+    red_end: &[i32],
+) -> Robj {
+    guarded(|| {
+        let f = Formula::parse(formula, &aliases(&args))?;
+        let options = options(&settings)?;
+        let owned = formula_inputs(&f, &inputs)?;
+        let views: Vec<Input<'_>> = owned.iter().map(|a| a.view()).collect();
+        let prepared = Prepared::new(&f, &views, &options)?;
+        let (rows, inner) = prepared.shape();
+        let slices = slices
+            .iter()
+            .map(|&s| usize::try_from(s).map_err(|_| Error::Input("ranges: slices must be non-negative".into())))
+            .collect::<keopsr_core::Result<Vec<_>>>()?;
+        let ranges = Ranges::from_keops(
+            &intervals(out_start, out_end, "ranges of the output rows")?,
+            &slices,
+            &intervals(red_start, red_end, "ranges of the reduced index")?,
+            rows,
+            inner,
+        )?;
+        Ok(output(prepared.run(Some(&ranges), &mut interrupt::pending)?))
+    })
+}
+
+/// Conjugate-gradient solve of (K + alpha I) a = b, K applied by the Sum
+/// reduction `formula` with argument `var` (0-based) bound to a.
+/// @noRd
+#[extendr]
+#[allow(clippy::too_many_arguments)]
+fn keopsr_solve(
+    formula: &str,
+    args: Strings,
+    inputs: List,
+    var: i32,
+    b: &[f64],
+    alpha: f64,
+    tol: f64,
+    max_iter: i32,
+    jacobi: bool,
+    settings: List,
+) -> Robj {
+    guarded(|| {
+        let f = Formula::parse(formula, &aliases(&args))?;
+        let options = options(&settings)?;
+        let owned = formula_inputs(&f, &inputs)?;
+        let views: Vec<Input<'_>> = owned.iter().map(|a| a.view()).collect();
+        let var = usize::try_from(var).map_err(|_| Error::Internal(format!("bad variable position {var}")))?;
+        let max_iter = usize::try_from(max_iter)
+            .map_err(|_| Error::Option(format!("max_iter must be a non-negative whole number, got {max_iter}")))?;
+        let cg = CgOptions { alpha, tol, max_iter, jacobi };
+        let sol = keopsr_core::solve::solve(&f, &views, var, b, &options, &cg, &mut interrupt::pending)?;
+        let steps = sol.iterations + 1;
+        // history is row-major (one row per iteration): R wants column-major.
+        let mut history = vec![0.0; steps * sol.r];
+        for it in 0..steps {
+            for c in 0..sol.r {
+                history[c * steps + it] = sol.history[it * sol.r + c];
+            }
+        }
+        Ok(list!(
+            x = convert::matrix(sol.x.into_iter().collect_robj(), sol.n, sol.r),
+            iterations = sol.iterations as i32,
+            converged = sol.converged,
+            residuals = convert::matrix(history.into_iter().collect_robj(), steps, sol.r)
+        )
+        .into_robj())
+    })
+}
+
 /// A numeric matrix, an integer matrix, or `list(values, indices)` for the
 /// reductions that return both.
 fn output(out: Output) -> Robj {
@@ -313,6 +413,8 @@ extendr_module! {
     fn keopsr_formula_info;
     fn keopsr_reduce;
     fn keopsr_value_and_grad;
+    fn keopsr_reduce_ranges;
+    fn keopsr_solve;
     fn keopsr_default_threads;
     fn keopsr_operation_table;
     fn keopsr_cuda_info;

@@ -13,11 +13,14 @@ pub mod formula;
 pub mod gradient;
 pub mod ops;
 pub mod plan;
+pub mod ranges;
 pub mod reduction;
+pub mod solve;
 
 pub use error::{Error, Result};
 pub use formula::{Expression, Formula};
-pub use plan::{evaluate, Backend, Input, Options, Output, Precision};
+pub use plan::{evaluate, Backend, Input, Options, Output, Precision, Prepared};
+pub use ranges::Ranges;
 
 /// The floating-point types the engines compute in (f64 by default, f32 on request).
 pub trait Real: num_traits::Float + Send + Sync + std::fmt::Debug + 'static {

@@ -4,7 +4,8 @@
 
 use crate::cpu::{self, Data, Program};
 use crate::error::{Error, Result};
-use crate::formula::{Cat, Formula, VarInfo};
+use crate::formula::{Axis, Cat, Formula, VarInfo};
+use crate::ranges::Ranges;
 use crate::reduction::{Monoid, SumScheme};
 use crate::Real;
 
@@ -160,7 +161,7 @@ pub fn check_inputs(vars: &[VarInfo], inputs: &[Input<'_>]) -> Result<(usize, us
     Ok((ni, nj))
 }
 
-/// Evaluates a reduction on the CPU. `interrupted` is polled on the calling
+/// Evaluates a reduction on the chosen backend. `interrupted` is polled on the calling
 /// thread about every 0.1 s.
 pub fn evaluate(
     formula: &Formula,
@@ -168,22 +169,210 @@ pub fn evaluate(
     options: &Options,
     interrupted: &mut dyn FnMut() -> bool,
 ) -> Result<Output> {
-    let vars = formula.variables()?;
-    let (ni, nj) = check_inputs(&vars, inputs)?;
-    let (rows, inner) = match formula.axis {
-        crate::formula::Axis::J => (ni, nj),
-        crate::formula::Axis::I => (nj, ni),
-    };
-    if let Some(k) = formula.reduction.k() {
-        if k > inner {
-            let index = if formula.axis == crate::formula::Axis::J { "j" } else { "i" };
-            return Err(Error::Reduction(format!(
-                "K = {k} is larger than the number of points reduced over ({inner} points indexed by {index})"
+    Prepared::new(formula, inputs, options)?.run(None, interrupted)
+}
+
+/// The data of every argument in the evaluation precision: R's own f64
+/// buffers (not copied), or their f32 conversion (made once).
+enum Values<'a> {
+    F64(Vec<&'a [f64]>),
+    F32(Vec<Vec<f32>>),
+}
+
+/// A reduction ready to run, possibly many times (as in an iterative
+/// solver): the data are checked against the formula, the register program
+/// is compiled and the data are in the evaluation precision once and for all.
+/// One argument can be swapped for other values of the same shape at each
+/// run ([`Prepared::run_with`]).
+pub struct Prepared<'a> {
+    formula: Formula,
+    vars: Vec<VarInfo>,
+    program: Program,
+    monoid: Monoid,
+    axis: Axis,
+    rows: usize,
+    inner: usize,
+    /// Points of each argument (1 for a parameter).
+    nrows: Vec<usize>,
+    values: Values<'a>,
+    options: Options,
+    /// Reductions run on the GPU backend (a usable GPU was chosen).
+    gpu: bool,
+}
+
+impl<'a> Prepared<'a> {
+    pub fn new(formula: &Formula, inputs: &[Input<'a>], options: &Options) -> Result<Prepared<'a>> {
+        let vars = formula.variables()?;
+        let (ni, nj) = check_inputs(&vars, inputs)?;
+        let (rows, inner) = match formula.axis {
+            Axis::J => (ni, nj),
+            Axis::I => (nj, ni),
+        };
+        if let Some(k) = formula.reduction.k() {
+            if k > inner {
+                let index = if formula.axis == Axis::J { "j" } else { "i" };
+                return Err(Error::Reduction(format!(
+                    "K = {k} is larger than the number of points reduced over ({inner} points indexed by {index})"
+                )));
+            }
+        }
+        let monoid = Monoid { reduction: formula.reduction, scheme: options.sum_scheme };
+        let gpu = choose_gpu(options.backend)?;
+        let program = Program::compile(&formula.graph, &formula.roots, formula.axis);
+        let nrows = vars.iter().zip(inputs).map(|(v, input)| rows_of(v, input)).collect();
+        let values = match options.precision {
+            Precision::F64 => Values::F64(inputs.iter().map(|i| i.values).collect()),
+            Precision::F32 => Values::F32(inputs.iter().map(|i| to_f32(i.values)).collect()),
+        };
+        Ok(Prepared {
+            formula: formula.clone(),
+            vars,
+            program,
+            monoid,
+            axis: formula.axis,
+            rows,
+            inner,
+            nrows,
+            values,
+            options: *options,
+            gpu,
+        })
+    }
+
+    /// Number of output rows and of reduced indices.
+    pub fn shape(&self) -> (usize, usize) {
+        (self.rows, self.inner)
+    }
+
+    /// The formula's variables, by position.
+    pub fn variables(&self) -> &[VarInfo] {
+        &self.vars
+    }
+
+    pub fn axis(&self) -> Axis {
+        self.axis
+    }
+
+    pub fn reduction(&self) -> crate::reduction::Reduction {
+        self.monoid.reduction
+    }
+
+    /// Runs the reduction, block-sparse when `ranges` is given (block-sparse
+    /// reductions run on the CPU: the GPU backend has no ranges yet, and
+    /// `backend = "gpu"` with ranges is a backend error).
+    pub fn run(&self, ranges: Option<&Ranges>, interrupted: &mut dyn FnMut() -> bool) -> Result<Output> {
+        self.dispatch(None, Reduce { prepared: self, ranges, interrupted })
+    }
+
+    /// Runs the reduction with argument `pos` replaced by `values`
+    /// (column-major, the same shape as the data it replaces).
+    pub fn run_with(
+        &self,
+        pos: usize,
+        values: &[f64],
+        ranges: Option<&Ranges>,
+        interrupted: &mut dyn FnMut() -> bool,
+    ) -> Result<Output> {
+        self.dispatch(Some((pos, values)), Reduce { prepared: self, ranges, interrupted })
+    }
+
+    /// The first component of the reduced formula on the diagonal, F(i, i),
+    /// with argument `pos` replaced by `values` when given. Needs as many
+    /// output rows as reduced indices.
+    pub fn diagonal(&self, replace: Option<(usize, &[f64])>) -> Result<Vec<f64>> {
+        if self.rows != self.inner {
+            return Err(Error::Input(format!(
+                "the diagonal needs a square matrix; this one has {} output rows and {} reduced indices",
+                self.rows, self.inner
             )));
         }
+        self.dispatch(replace, Diagonal { prepared: self })
     }
-    let monoid = Monoid { reduction: formula.reduction, scheme: options.sum_scheme };
-    let gpu = match options.backend {
+
+    /// Calls `body` with the data in the evaluation precision, argument
+    /// `pos` swapped for `values` when `replace` is given.
+    fn dispatch<V: WithData>(&self, replace: Option<(usize, &[f64])>, body: V) -> Result<V::Out> {
+        if let Some((pos, values)) = replace {
+            let expected = self.vars.get(pos).map(|v| v.dim * self.nrows[pos]);
+            if expected != Some(values.len()) {
+                return Err(Error::Internal(format!(
+                    "replacement of argument {pos} has {} values, expected {expected:?}",
+                    values.len()
+                )));
+            }
+        }
+        match &self.values {
+            Values::F64(slices) => {
+                let mut data: Vec<Data<'_, f64>> =
+                    slices.iter().zip(&self.nrows).map(|(v, &nrow)| Data { values: v, nrow }).collect();
+                if let Some((pos, values)) = replace {
+                    data[pos].values = values;
+                }
+                body.run(&data)
+            }
+            Values::F32(converted) => {
+                let swapped = replace.map(|(pos, values)| (pos, to_f32(values)));
+                let mut data: Vec<Data<'_, f32>> =
+                    converted.iter().zip(&self.nrows).map(|(v, &nrow)| Data { values: v, nrow }).collect();
+                if let Some((pos, values)) = &swapped {
+                    data[*pos].values = values;
+                }
+                body.run(&data)
+            }
+        }
+    }
+
+    fn reduce<T: GpuReal>(
+        &self,
+        data: &[Data<'_, T>],
+        ranges: Option<&Ranges>,
+        interrupted: &mut dyn FnMut() -> bool,
+    ) -> Result<Output> {
+        let (rows, inner) = (self.rows, self.inner);
+        if let Some(r) = ranges {
+            r.check(rows, inner)?;
+        }
+        let monoid = &self.monoid;
+        if ranges.is_some() && self.options.backend == Backend::Gpu {
+            return Err(Error::Backend(
+                "block-sparse ranges run on the CPU only: use backend = \"cpu\" or \"auto\"".into(),
+            ));
+        }
+        let states = if self.gpu && ranges.is_none() {
+            crate::cuda::reduce(&self.formula, &self.vars, monoid, data, rows, inner, &self.options, interrupted)?
+        } else {
+            cpu::reduce_ranges(&self.program, monoid, data, rows, inner, ranges, self.options.threads, interrupted)?
+        };
+        let (value_cols, index_cols) = monoid.reduction.output_cols();
+        let mut values = vec![0.0; rows * value_cols];
+        let mut indices = vec![0i32; rows * index_cols];
+        let (mut row_values, mut row_indices) = (vec![0.0; value_cols], vec![0i32; index_cols]);
+        for r in 0..rows {
+            let (v, k) = states.row(r);
+            monoid.finalize(v, k, &mut row_values, &mut row_indices);
+            for (c, &x) in row_values.iter().enumerate() {
+                values[c * rows + r] = x;
+            }
+            for (c, &x) in row_indices.iter().enumerate() {
+                indices[c * rows + r] = x;
+            }
+        }
+        Ok(Output {
+            rows,
+            values: (value_cols > 0).then_some((value_cols, values)),
+            indices: (index_cols > 0).then_some((index_cols, indices)),
+        })
+    }
+}
+
+/// The evaluation types, which both backends take.
+pub trait GpuReal: Real + cudarc::driver::DeviceRepr + cudarc::driver::ValidAsZeroBits {}
+impl<T: Real + cudarc::driver::DeviceRepr + cudarc::driver::ValidAsZeroBits> GpuReal for T {}
+
+/// Whether reductions go to the GPU backend: never for `Cpu`, when a GPU is
+/// usable for `Auto`, and for `Gpu` (an error when none is usable).
+fn choose_gpu(backend: Backend) -> Result<bool> {
+    Ok(match backend {
         Backend::Cpu => false,
         Backend::Gpu => {
             if !crate::cuda::usable(None) {
@@ -200,36 +389,43 @@ pub fn evaluate(
             true
         }
         Backend::Auto => crate::cuda::usable(None),
-    };
-    let target = Target { formula, vars: &vars, gpu };
-    let program = Program::compile(&formula.graph, &formula.roots, formula.axis);
-    match options.precision {
-        Precision::F64 => {
-            let data: Vec<Data<'_, f64>> = vars
-                .iter()
-                .zip(inputs)
-                .map(|(v, input)| Data { values: input.values, nrow: rows_of(v, input) })
-                .collect();
-            run(&target, &program, &monoid, &data, rows, inner, options, interrupted)
-        }
-        Precision::F32 => {
-            let converted: Vec<Vec<f32>> = inputs.iter().map(|i| i.values.iter().map(|&x| x as f32).collect()).collect();
-            let data: Vec<Data<'_, f32>> = vars
-                .iter()
-                .zip(inputs)
-                .zip(&converted)
-                .map(|((v, input), values)| Data { values, nrow: rows_of(v, input) })
-                .collect();
-            run(&target, &program, &monoid, &data, rows, inner, options, interrupted)
-        }
+    })
+}
+
+/// What runs on the data once they are in the evaluation precision (a
+/// closure cannot be generic over it).
+trait WithData {
+    type Out;
+    fn run<T: GpuReal>(self, data: &[Data<'_, T>]) -> Result<Self::Out>;
+}
+
+struct Reduce<'p, 'a, 'r, 'i> {
+    prepared: &'p Prepared<'a>,
+    ranges: Option<&'r Ranges>,
+    interrupted: &'i mut dyn FnMut() -> bool,
+}
+
+impl WithData for Reduce<'_, '_, '_, '_> {
+    type Out = Output;
+    fn run<T: GpuReal>(self, data: &[Data<'_, T>]) -> Result<Output> {
+        self.prepared.reduce(data, self.ranges, self.interrupted)
     }
 }
 
-/// The formula being evaluated and the backend chosen for it.
-struct Target<'a> {
-    formula: &'a Formula,
-    vars: &'a [VarInfo],
-    gpu: bool,
+struct Diagonal<'p, 'a> {
+    prepared: &'p Prepared<'a>,
+}
+
+impl WithData for Diagonal<'_, '_> {
+    type Out = Vec<f64>;
+    fn run<T: GpuReal>(self, data: &[Data<'_, T>]) -> Result<Vec<f64>> {
+        let p = self.prepared;
+        Ok(cpu::diagonal(&p.program, data, p.rows, p.options.threads)?.into_iter().map(|x| x.to_double()).collect())
+    }
+}
+
+fn to_f32(values: &[f64]) -> Vec<f32> {
+    values.iter().map(|&x| x as f32).collect()
 }
 
 fn rows_of(var: &VarInfo, input: &Input<'_>) -> usize {
@@ -237,41 +433,4 @@ fn rows_of(var: &VarInfo, input: &Input<'_>) -> usize {
         Cat::P => 1,
         Cat::I | Cat::J => input.values.len() / var.dim,
     }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn run<T: Real + cudarc::driver::DeviceRepr + cudarc::driver::ValidAsZeroBits>(
-    target: &Target<'_>,
-    program: &Program,
-    monoid: &Monoid,
-    data: &[Data<'_, T>],
-    rows: usize,
-    inner: usize,
-    options: &Options,
-    interrupted: &mut dyn FnMut() -> bool,
-) -> Result<Output> {
-    let states = if target.gpu {
-        crate::cuda::reduce(target.formula, target.vars, monoid, data, rows, inner, options, interrupted)?
-    } else {
-        cpu::reduce(program, monoid, data, rows, inner, options.threads, interrupted)?
-    };
-    let (value_cols, index_cols) = monoid.reduction.output_cols();
-    let mut values = vec![0.0; rows * value_cols];
-    let mut indices = vec![0i32; rows * index_cols];
-    let (mut row_values, mut row_indices) = (vec![0.0; value_cols], vec![0i32; index_cols]);
-    for r in 0..rows {
-        let (v, k) = states.row(r);
-        monoid.finalize(v, k, &mut row_values, &mut row_indices);
-        for (c, &x) in row_values.iter().enumerate() {
-            values[c * rows + r] = x;
-        }
-        for (c, &x) in row_indices.iter().enumerate() {
-            indices[c * rows + r] = x;
-        }
-    }
-    Ok(Output {
-        rows,
-        values: (value_cols > 0).then_some((value_cols, values)),
-        indices: (index_cols > 0).then_some((index_cols, indices)),
-    })
 }

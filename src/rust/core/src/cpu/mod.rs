@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex};
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
+use crate::ranges::Ranges;
 use crate::reduction::{Monoid, Tile};
 use crate::Real;
 pub use program::{Data, Program};
@@ -91,26 +92,83 @@ pub fn reduce<T: Real>(
     threads: usize,
     interrupted: &mut dyn FnMut() -> bool,
 ) -> Result<States<T>> {
+    reduce_ranges(program, monoid, inputs, rows, inner, None, threads, interrupted)
+}
+
+/// A work item: a block of output rows against a chunk of the reduced index,
+/// made of one or more intervals (one for a dense reduction).
+struct Item {
+    rows: Range<usize>,
+    cols: Vec<Range<usize>>,
+}
+
+/// Cuts each cluster into blocks of `block_rows` rows and its reduced
+/// intervals into chunks of `chunk` indices. The dense reduction (one
+/// cluster, one interval) gives the same items as before ranges existed,
+/// so its results do not change.
+fn work_items(ranges: &Ranges, block_rows: usize, chunk: usize) -> Vec<Item> {
+    let mut items = Vec::new();
+    for (rows, red) in ranges.clusters() {
+        for r0 in rows.clone().step_by(block_rows) {
+            let r = r0..(r0 + block_rows).min(rows.end);
+            let (mut cols, mut filled) = (Vec::new(), 0);
+            for interval in red {
+                let mut s = interval.start;
+                while s < interval.end {
+                    let take = (interval.end - s).min(chunk - filled);
+                    cols.push(s..s + take);
+                    filled += take;
+                    s += take;
+                    if filled == chunk {
+                        items.push(Item { rows: r.clone(), cols: std::mem::take(&mut cols) });
+                        filled = 0;
+                    }
+                }
+            }
+            if !cols.is_empty() {
+                items.push(Item { rows: r.clone(), cols });
+            }
+        }
+    }
+    items
+}
+
+/// [`reduce`] restricted to block-sparse `ranges` (checked against `rows`
+/// and `inner` when built): rows outside every cluster keep the neutral
+/// state. `None` is the dense reduction.
+#[allow(clippy::too_many_arguments)]
+pub fn reduce_ranges<T: Real>(
+    program: &Program,
+    monoid: &Monoid,
+    inputs: &[Data<'_, T>],
+    rows: usize,
+    inner: usize,
+    ranges: Option<&Ranges>,
+    threads: usize,
+    interrupted: &mut dyn FnMut() -> bool,
+) -> Result<States<T>> {
     let mut states = States::new(monoid, rows)?;
     let block_rows = BLOCK_ROWS.min(rows.max(1));
     let tile = program.tile;
     let chunk = (ITEM_WORK / (block_rows * program.cost_per_pair)).max(tile).div_ceil(tile) * tile;
     let chunk = chunk.min(inner.max(1));
-    let items: Vec<(Range<usize>, Range<usize>)> = (0..rows)
-        .step_by(block_rows)
-        .flat_map(|r0| {
-            let r = r0..(r0 + block_rows).min(rows);
-            (0..inner.max(1)).step_by(chunk).map(move |c0| (r.clone(), c0..(c0 + chunk).min(inner)))
-        })
-        .collect();
+    let dense;
+    let ranges = match ranges {
+        Some(r) => r,
+        None => {
+            dense = Ranges::dense(rows, inner);
+            &dense
+        }
+    };
+    let items = work_items(ranges, block_rows, chunk);
     let pool = thread_pool(threads)?;
     let round = pool.current_num_threads() * ITEMS_PER_THREAD_PER_ROUND;
     for batch in items.chunks(round) {
         let partials: Vec<States<T>> = pool.install(|| {
-            batch.par_iter().map(|(r, c)| run_item(program, monoid, inputs, r.clone(), c.clone())).collect::<Result<Vec<_>>>()
+            batch.par_iter().map(|item| run_item(program, monoid, inputs, item)).collect::<Result<Vec<_>>>()
         })?;
-        for ((r, _), partial) in batch.iter().zip(&partials) {
-            for (local, row) in r.clone().enumerate() {
+        for (item, partial) in batch.iter().zip(&partials) {
+            for (local, row) in item.rows.clone().enumerate() {
                 let (ov, ok) = partial.row(local);
                 let (v, k) = states.row_mut(row);
                 monoid.merge(v, k, ov, ok);
@@ -123,36 +181,62 @@ pub fn reduce<T: Real>(
     Ok(states)
 }
 
-/// Folds reduced indices `cols` into fresh states for output rows `rows`.
-fn run_item<T: Real>(
-    program: &Program,
-    monoid: &Monoid,
-    inputs: &[Data<'_, T>],
-    rows: Range<usize>,
-    cols: Range<usize>,
-) -> Result<States<T>> {
+/// Folds the item's reduced intervals into fresh states for its rows.
+fn run_item<T: Real>(program: &Program, monoid: &Monoid, inputs: &[Data<'_, T>], item: &Item) -> Result<States<T>> {
+    let rows = &item.rows;
     let mut states = States::new(monoid, rows.len())?;
     let mut scratch = vec![T::zero(); program.scratch_len];
     program.run_fixed(&mut scratch, inputs);
-    let mut start = cols.start;
-    while start < cols.end {
-        let len = program.tile.min(cols.end - start);
-        program.run_inner(&mut scratch, inputs, start, len);
-        for (local, row) in rows.clone().enumerate() {
-            program.run_row(&mut scratch, inputs, row, start, len);
-            let tile = Tile {
-                f: &scratch[program.roots[0].offset..],
-                g: program.roots.get(1).map(|g| &scratch[g.offset..]),
-                stride: program.tile,
-                len,
-                start,
-            };
-            let (v, k) = states.row_mut(local);
-            monoid.push(v, k, &tile);
+    for cols in &item.cols {
+        let mut start = cols.start;
+        while start < cols.end {
+            let len = program.tile.min(cols.end - start);
+            program.run_inner(&mut scratch, inputs, start, len);
+            for (local, row) in rows.clone().enumerate() {
+                program.run_row(&mut scratch, inputs, row, start, len);
+                let tile = Tile {
+                    f: &scratch[program.roots[0].offset..],
+                    g: program.roots.get(1).map(|g| &scratch[g.offset..]),
+                    stride: program.tile,
+                    len,
+                    start,
+                };
+                let (v, k) = states.row_mut(local);
+                monoid.push(v, k, &tile);
+            }
+            start += len;
         }
-        start += len;
     }
     Ok(states)
+}
+
+/// Rows per parallel task of [`diagonal`].
+const DIAGONAL_ROWS: usize = 4096;
+
+/// The first component of the first reduced formula on the diagonal,
+/// F(i, i) for i < n: row i against reduced index i. Costs one evaluation of
+/// the formula per row, never an n × n matrix.
+pub fn diagonal<T: Real>(program: &Program, inputs: &[Data<'_, T>], n: usize, threads: usize) -> Result<Vec<T>> {
+    let pool = thread_pool(threads)?;
+    let blocks: Vec<Range<usize>> =
+        (0..n).step_by(DIAGONAL_ROWS).map(|r0| r0..(r0 + DIAGONAL_ROWS).min(n)).collect();
+    let parts: Vec<Vec<T>> = pool.install(|| {
+        blocks
+            .par_iter()
+            .map(|rows| {
+                let mut scratch = vec![T::zero(); program.scratch_len];
+                program.run_fixed(&mut scratch, inputs);
+                rows.clone()
+                    .map(|i| {
+                        program.run_inner(&mut scratch, inputs, i, 1);
+                        program.run_row(&mut scratch, inputs, i, i, 1);
+                        scratch[program.roots[0].offset]
+                    })
+                    .collect()
+            })
+            .collect()
+    });
+    Ok(parts.concat())
 }
 
 /// One rayon pool per thread count, built once and kept (building a pool
