@@ -190,7 +190,12 @@ run_pykeops <- function(fam, data, dtype, first_formula) {
 decl <- function(D) c(sprintf("x = Vi(%d)", D), sprintf("y = Vj(%d)", D), "b = Vj(1)")
 # A fresh integer constant (KeOps formula strings take no floating-point
 # literals) makes a formula that neither engine has seen: its first call.
-fresh <- function() sprintf("/%d", sample.int(9e5, 1) + 1e5)
+# It must not come from R's generator, which the cases seed.
+fresh_count <- 0
+fresh <- function() {
+  fresh_count <<- fresh_count + 1
+  sprintf("/%d", 100000 + (Sys.getpid() * 7919 + floor(now() * 1000) + 104729 * fresh_count) %% 900000)
+}
 
 gauss_data <- function(M, N, D) {
   s <- 1 / sqrt(D / 3)  # keeps |x - y|^2 of order D = 3 whatever D
