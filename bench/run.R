@@ -23,6 +23,7 @@
 #   --mem-seconds=S     how long to watch the 1e6 x 1e6 memory run (default: budget; quick 15)
 #   --dense-max-gb=G    skip dense formulations needing more memory (default 8)
 #   --out=PATH          where to write the report (default bench/RESULTS.md)
+#   --label=TEXT        a line put at the top of the report
 
 # ---------------------------------------------------------------------------
 # Options
@@ -497,6 +498,7 @@ if (quick) {
   add("> run the full suite (`make bench` or `Rscript bench/run.R`) on a quiet machine for real numbers.")
   add("")
 }
+if (!is.null(arg("label"))) { add("> %s", arg("label")); add("") }
 add("- Date: %s", format(Sys.time(), "%Y-%m-%d %H:%M %Z", tz = "UTC"))
 add("- Command: `Rscript bench/run.R %s` (%.0f min)", paste(argv, collapse = " "), (now() - started) / 60)
 add("- CPU: %s, %d cores (%s); %.0f GiB memory; load average at the end: %s", cpu, n_cores, paste(simd, collapse = ", "),
