@@ -21,7 +21,7 @@
 #   --no-first-call     do not time first calls (they run at the smallest size)
 #   --python=PATH       python with pykeops (default: bench/.venv, created if missing)
 #   --mem-seconds=S     how long to watch the 1e6 x 1e6 memory run (default: budget; quick 15)
-#   --dense-max-gb=G    skip dense formulations needing more memory (default 8)
+#   --dense-max-gb=G    skip dense formulations needing more memory (default 8; quick 4)
 #   --out=PATH          where to write the report (default bench/RESULTS.md)
 #   --label=TEXT        a line put at the top of the report
 
@@ -57,7 +57,7 @@ use_pykeops <- !isTRUE(arg("no-pykeops", FALSE))
 use_dense <- !isTRUE(arg("no-dense", FALSE))
 first_call <- !isTRUE(arg("no-first-call", FALSE))
 mem_seconds <- as.numeric(arg("mem-seconds", if (quick) 15 else budget))
-dense_max_gb <- as.numeric(arg("dense-max-gb", 8))
+dense_max_gb <- as.numeric(arg("dense-max-gb", if (quick) 4 else 8))
 out_md <- arg("out", file.path(bench_dir, "RESULTS.md"))
 out_csv <- sub("\\.md$", ".csv", out_md)
 if (out_csv == out_md) out_csv <- paste0(out_md, ".csv")
