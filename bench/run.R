@@ -232,6 +232,8 @@ grad_family <- function(sizes, dtypes) {
   fam$pk_inputs <- c("x", "y", "b", "e")
   fam$pk_aliases <- function(d) c(decl(3), "e = Vi(1)")
   fam$pk_formula <- function(k) sprintf("Grad(Exp(-SqDist(x,y)%s)*b, x, e)", k)
+  fam$shown <- paste("`keops_grad(op, \"x\")` of `op = keops_kernel(\"Sum_Reduction(Exp(-SqDist(x,y))*b, 1)\", ...)`,",
+                     "applied with random weights e (pykeops: `Genred(\"Grad(Exp(-SqDist(x,y))*b, x, e)\", ...)`)")
   fam$keopsr <- function(k) {
     g <- keopsr::keops_grad(keopsr::keops_kernel(fam$formula(k), decl(3)), "x")
     function(d) g(list(d$x, d$y, d$b, d$e))
@@ -521,7 +523,7 @@ for (fid in setdiff(fam_ids, "knn")) {
   others <- setdiff(impls, "keopsr")
   add("## %s", fam$title)
   add("")
-  add("Formula: `%s`.", fam$formula(""))
+  add("Formula: %s.", if (!is.null(fam$shown)) fam$shown else sprintf("`%s`", fam$formula("")))
   add("")
   hdr <- c("precision", "M = N", "keopsr", "pairs/s", unlist(lapply(others, function(o) c(o, "ratio"))), "max rel. diff of keopsr from")
   add("| %s |", paste(hdr, collapse = " | "))
