@@ -1,5 +1,5 @@
 # Developer shortcuts; the README's commands (tools/run.sh) also set up the machine.
-.PHONY: install test demo document rust-test
+.PHONY: install test demo document rust-test bench
 
 install:
 	R CMD INSTALL --no-multiarch .
@@ -17,3 +17,8 @@ demo: install
 # Regenerates R/extendr-wrappers.R, NAMESPACE and man/.
 document:
 	Rscript tools/document.R
+
+# Benchmark suite (bench/README.md): writes bench/RESULTS.md. Quick check:
+# make bench BENCH_ARGS=--quick
+bench: install
+	Rscript bench/run.R $(BENCH_ARGS)
