@@ -282,7 +282,7 @@ impl Program {
             s[out.offset..out.offset + n].fill(T::zero());
             for c in 0..*dim {
                 for link in chain {
-                    self.exec(link, s, at, Some(c));
+                    self.exec_step(link, s, at, Some(c));
                 }
                 let (head, tail) = s.split_at_mut(out.offset);
                 for (o, &x) in tail[..n].iter_mut().zip(&head[src.offset..src.offset + n]) {
@@ -291,6 +291,13 @@ impl Program {
             }
             return;
         }
+        self.exec_step(instr, s, at, comp)
+    }
+
+    /// One instruction other than a fused sum (kept separate from `exec` so
+    /// that it is not recursive and inlines into the SIMD builds).
+    #[inline(always)]
+    fn exec_step<T: Real>(&self, instr: &Instr, s: &mut [T], at: &Position<'_, '_, T>, comp: Option<usize>) {
         let tile = self.tile;
         let out = instr.out;
         let (n, stride) = if out.wide { (at.len, tile) } else { (1, 1) };
