@@ -105,30 +105,34 @@ struct Item {
 /// Cuts each cluster into blocks of `block_rows` rows and its reduced
 /// intervals into chunks of `chunk` indices. The dense reduction (one
 /// cluster, one interval) gives the same items as before ranges existed,
-/// so its results do not change.
-fn work_items(ranges: &Ranges, block_rows: usize, chunk: usize) -> Vec<Item> {
+/// so its results do not change. Items are produced lazily, one block of
+/// rows at a time: listing them all would take memory proportional to M x N.
+fn work_items(ranges: &Ranges, block_rows: usize, chunk: usize) -> impl Iterator<Item = Item> + '_ {
+    ranges.clusters().iter().flat_map(move |(rows, red)| {
+        let end = rows.end;
+        rows.clone().step_by(block_rows).flat_map(move |r0| block_items(r0..(r0 + block_rows).min(end), red, chunk))
+    })
+}
+
+/// The items of one block of rows: its reduced intervals cut into chunks.
+fn block_items(r: Range<usize>, red: &[Range<usize>], chunk: usize) -> Vec<Item> {
     let mut items = Vec::new();
-    for (rows, red) in ranges.clusters() {
-        for r0 in rows.clone().step_by(block_rows) {
-            let r = r0..(r0 + block_rows).min(rows.end);
-            let (mut cols, mut filled) = (Vec::new(), 0);
-            for interval in red {
-                let mut s = interval.start;
-                while s < interval.end {
-                    let take = (interval.end - s).min(chunk - filled);
-                    cols.push(s..s + take);
-                    filled += take;
-                    s += take;
-                    if filled == chunk {
-                        items.push(Item { rows: r.clone(), cols: std::mem::take(&mut cols) });
-                        filled = 0;
-                    }
-                }
-            }
-            if !cols.is_empty() {
-                items.push(Item { rows: r.clone(), cols });
+    let (mut cols, mut filled) = (Vec::new(), 0);
+    for interval in red {
+        let mut s = interval.start;
+        while s < interval.end {
+            let take = (interval.end - s).min(chunk - filled);
+            cols.push(s..s + take);
+            filled += take;
+            s += take;
+            if filled == chunk {
+                items.push(Item { rows: r.clone(), cols: std::mem::take(&mut cols) });
+                filled = 0;
             }
         }
+    }
+    if !cols.is_empty() {
+        items.push(Item { rows: r, cols });
     }
     items
 }
@@ -160,10 +164,14 @@ pub fn reduce_ranges<T: Real>(
             &dense
         }
     };
-    let items = work_items(ranges, block_rows, chunk);
+    let mut items = work_items(ranges, block_rows, chunk);
     let pool = thread_pool(threads)?;
     let round = pool.current_num_threads() * ITEMS_PER_THREAD_PER_ROUND;
-    for batch in items.chunks(round) {
+    loop {
+        let batch: Vec<Item> = items.by_ref().take(round).collect();
+        if batch.is_empty() {
+            break;
+        }
         let partials: Vec<States<T>> = pool.install(|| {
             batch.par_iter().map(|item| run_item(program, monoid, inputs, item)).collect::<Result<Vec<_>>>()
         })?;
