@@ -28,6 +28,12 @@ pub trait Real: num_traits::Float + Send + Sync + std::fmt::Debug + 'static {
     fn to_double(self) -> f64;
     /// e^x, vectorizable (see `ops::fastexp`).
     fn fast_exp(self) -> Self;
+    /// `out[k] = e^xs[k]` with the AVX2/FMA build of the exp.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2 and FMA.
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn exp_map_fma(xs: &[Self], out: &mut [Self]);
 }
 
 impl Real for f64 {
@@ -43,6 +49,11 @@ impl Real for f64 {
     fn fast_exp(self) -> Self {
         ops::fastexp::exp_f64(self)
     }
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn exp_map_fma(xs: &[Self], out: &mut [Self]) {
+        ops::fastexp::exp_map_f64_fma(xs, out)
+    }
 }
 
 impl Real for f32 {
@@ -57,5 +68,10 @@ impl Real for f32 {
     #[inline(always)]
     fn fast_exp(self) -> Self {
         ops::fastexp::exp_f32(self)
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn exp_map_fma(xs: &[Self], out: &mut [Self]) {
+        ops::fastexp::exp_map_f32_fma(xs, out)
     }
 }

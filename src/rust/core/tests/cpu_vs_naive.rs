@@ -299,8 +299,9 @@ fn more_than_two_to_the_32_pairs() {
 
 #[test]
 fn simd_and_portable_loops_give_identical_results() {
-    // The AVX2 build of the loops (chosen at run time) must not change a bit:
-    // no reassociation, no contraction into FMA.
+    // The AVX2 build of the loops (chosen at run time) must give the same
+    // results: no reassociation; only exp's polynomial uses fused
+    // multiply-adds there, which may change the last bit.
     use keopsr_core::cpu::{self, Data, Program};
     use keopsr_core::reduction::Monoid;
     for (formula, aliases) in FORMULAS {
@@ -333,8 +334,14 @@ fn simd_and_portable_loops_give_identical_results() {
         let fast = cpu::reduce(&program, &monoid, &inputs, rows, inner, 1, &mut || false).unwrap();
         program.avx2 = false;
         let portable = cpu::reduce(&program, &monoid, &inputs, rows, inner, 1, &mut || false).unwrap();
-        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-        assert_eq!(bits(&fast.values), bits(&portable.values), "{formula}");
+        for (a, b) in fast.values.iter().zip(&portable.values) {
+            let same = a.to_bits() == b.to_bits() || (a - b).abs() <= 1e-14 * b.abs().max(1.0);
+            assert!(same, "{formula}: {a} vs {b}");
+        }
+        if !formula.contains("Exp") {
+            let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&fast.values), bits(&portable.values), "{formula}: bit-identical without exp");
+        }
         assert_eq!(fast.indices, portable.indices, "{formula}");
     }
 }

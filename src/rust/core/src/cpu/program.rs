@@ -332,6 +332,13 @@ impl Program {
                 }
             }
             Kind::Const(v) => dst[..out.dim].fill(T::from_double(*v)),
+            #[cfg(target_arch = "x86_64")]
+            Kind::Unary(Unary::Exp) if self.avx2 => {
+                for c in 0..out.dim {
+                    // SAFETY: `avx2` is set only when the CPU has AVX2 and FMA.
+                    unsafe { T::exp_map_fma(run_of(&instr.args[0], c), &mut dst[c * stride..c * stride + n]) };
+                }
+            }
             Kind::Unary(u) => {
                 for c in 0..out.dim {
                     u.map(run_of(&instr.args[0], c), &mut dst[c * stride..c * stride + n]);

@@ -18,6 +18,25 @@
 use super::sum::sum_run;
 use super::{Reduction, Tile};
 
+/// `e[t] = exp(row[t] - m)`, with the AVX2/FMA exp where the CPU has it.
+#[inline(always)]
+fn exp_shifted<T: Real>(row: &[T], m: T, e: &mut [T]) {
+    #[cfg(target_arch = "x86_64")]
+    if crate::cpu::program::has_avx2() {
+        let mut d = [T::zero(); MAX_RUN];
+        let d = &mut d[..row.len()];
+        for (o, &x) in d.iter_mut().zip(row) {
+            *o = x - m;
+        }
+        // SAFETY: has_avx2() checked that the CPU has AVX2 and FMA.
+        unsafe { T::exp_map_fma(d, e) };
+        return;
+    }
+    for (o, &x) in e.iter_mut().zip(row) {
+        *o = (x - m).fast_exp();
+    }
+}
+
 /// Longest tile run handled by the vectorized path (the CPU engine's
 /// largest tile).
 const MAX_RUN: usize = 256;
@@ -87,9 +106,7 @@ impl Layout {
                 // exp(x - m) is 0 for -Inf entries and NaN for NaN ones.
                 let mut e = [T::zero(); MAX_RUN];
                 let e = &mut e[..row.len()];
-                for (o, &x) in e.iter_mut().zip(row) {
-                    *o = (x - *m).fast_exp();
-                }
+                exp_shifted(row, *m, e);
                 if channels == 1 && self.weights == 0 {
                     sums[0] = sums[0] + sum_run(e);
                 } else {
