@@ -163,6 +163,12 @@ rkeops_use_float64 <- function() keops_options(precision = "float64")
 
 default_cache_dir <- function() tools::R_user_dir("keopsr", "cache")
 
+# The libnvrtc path option, NULL when unset.
+nvrtc_option <- function() {
+  path <- keops_options()$nvrtc
+  if (is.null(path) || is.na(path)) NULL else path
+}
+
 # Evaluation settings passed to the Rust core.
 engine_settings <- function(sum_scheme = NULL) {
   opts <- keops_options()
@@ -204,7 +210,7 @@ gpu_diagnosis <- function() {
 #' keops_info()
 keops_info <- function() {
   opts <- keops_options()
-  raw <- check_result(keopsr_cuda_info(if (is.null(opts$nvrtc) || is.na(opts$nvrtc)) NULL else opts$nvrtc), sys.call())
+  raw <- check_result(keopsr_cuda_info(nvrtc_option()), sys.call())
   gpus <- data.frame(
     ordinal = raw$ordinal, name = raw$name, compute_capability = raw$compute_capability,
     memory_gib = raw$memory_gib, stringsAsFactors = FALSE
@@ -262,7 +268,5 @@ keops_cuda_source <- function(formula, args = character()) {
 #' @rdname keops_cuda_source
 #' @export
 keops_cuda_compile <- function(formula, args = character(), arch = "sm_90") {
-  opts <- keops_options()
-  nvrtc <- if (is.null(opts$nvrtc) || is.na(opts$nvrtc)) NULL else opts$nvrtc
-  check_result(keopsr_cuda_compile(formula, args, engine_settings(), arch, nvrtc), sys.call())
+  check_result(keopsr_cuda_compile(formula, args, engine_settings(), arch, nvrtc_option()), sys.call())
 }

@@ -33,3 +33,29 @@ dense_reduce <- function(F, what, K = 1, W = NULL) {
 }
 
 random_points <- function(n, d) matrix(rnorm(n * d), n, d)
+
+# Runs `work` in a background R session (callr), interrupts it once it has
+# started, and checks that it stopped with keopsr_interrupt_error and that
+# the session is still usable. `work()` does its setup and returns the
+# function doing the long computation.
+expect_interrupt_stops <- function(work, wait = 0.5) {
+  environment(work) <- globalenv()
+  started <- tempfile()
+  child <- callr::r_bg(function(started, work) {
+    library(keopsr)
+    run <- work()
+    file.create(started)
+    res <- tryCatch(run(), error = function(e) class(e))
+    list(res = res, alive = 1 + 1)
+  }, args = list(started = started, work = work))
+  on.exit(child$kill())
+  for (k in 1:600) if (file.exists(started) || !child$is_alive()) break else Sys.sleep(0.1)
+  expect_true(file.exists(started))
+  Sys.sleep(wait)
+  child$interrupt()
+  child$wait(30000)
+  expect_false(child$is_alive())
+  out <- child$get_result()
+  expect_equal(out$res[1:2], c("keopsr_interrupt_error", "keopsr_error"))
+  expect_equal(out$alive, 2)
+}

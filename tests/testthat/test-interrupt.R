@@ -1,22 +1,8 @@
 test_that("an interrupt stops a long reduction with a classed error, session intact", {
   skip_if_not_installed("callr")
-  started <- tempfile()
-  child <- callr::r_bg(function(started) {
-    library(keopsr)
+  expect_interrupt_stops(function() {
     x <- matrix(rnorm(3e5), ncol = 3)
     K <- exp(-sqdist(Vi(x), Vj(x))) # 1e10 pairs: about a minute
-    file.create(started)
-    res <- tryCatch(sum(K, index = "j"), error = function(e) class(e))
-    list(res = res, alive = 1 + 1)
-  }, args = list(started = started))
-  on.exit(child$kill())
-  for (k in 1:600) if (file.exists(started) || !child$is_alive()) break else Sys.sleep(0.1)
-  expect_true(file.exists(started))
-  Sys.sleep(0.5)
-  child$interrupt()
-  child$wait(30000)
-  expect_false(child$is_alive())
-  out <- child$get_result()
-  expect_equal(out$res[1:2], c("keopsr_interrupt_error", "keopsr_error"))
-  expect_equal(out$alive, 2)
+    function() sum(K, index = "j")
+  })
 })

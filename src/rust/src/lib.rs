@@ -138,14 +138,26 @@ fn formula_inputs(f: &Formula, inputs: &List) -> keopsr_core::Result<Vec<convert
         .collect()
 }
 
+/// What every evaluating entry point starts with: the parsed formula, the
+/// options and the converted inputs (their views borrow from the last).
+fn prepare(
+    formula: &str,
+    args: &Strings,
+    inputs: &List,
+    settings: &List,
+) -> keopsr_core::Result<(Formula, Options, Vec<convert::Numeric>)> {
+    let f = Formula::parse(formula, &aliases(args))?;
+    let options = options(settings)?;
+    let owned = formula_inputs(&f, inputs)?;
+    Ok((f, options, owned))
+}
+
 /// Evaluates a reduction formula on `inputs` (a list in argument order).
 /// @noRd
 #[extendr]
 fn keopsr_reduce(formula: &str, args: Strings, inputs: List, settings: List) -> Robj {
     guarded(|| {
-        let f = Formula::parse(formula, &aliases(&args))?;
-        let options = options(&settings)?;
-        let owned = formula_inputs(&f, &inputs)?;
+        let (f, options, owned) = prepare(formula, &args, &inputs, &settings)?;
         let views: Vec<Input<'_>> = owned.iter().map(|a| a.view()).collect();
         let out = keopsr_core::evaluate(&f, &views, &options, &mut interrupt::pending)?;
         Ok(output(out))
@@ -168,9 +180,7 @@ fn keopsr_value_and_grad(
     settings: List,
 ) -> Robj {
     guarded(|| {
-        let f = Formula::parse(formula, &aliases(&args))?;
-        let options = options(&settings)?;
-        let owned = formula_inputs(&f, &inputs)?;
+        let (f, options, owned) = prepare(formula, &args, &inputs, &settings)?;
         let views: Vec<Input<'_>> = owned.iter().map(|a| a.view()).collect();
         let wrt = wrt
             .iter()
@@ -233,9 +243,7 @@ fn keopsr_reduce_ranges(
     red_end: &[i32],
 ) -> Robj {
     guarded(|| {
-        let f = Formula::parse(formula, &aliases(&args))?;
-        let options = options(&settings)?;
-        let owned = formula_inputs(&f, &inputs)?;
+        let (f, options, owned) = prepare(formula, &args, &inputs, &settings)?;
         let views: Vec<Input<'_>> = owned.iter().map(|a| a.view()).collect();
         let prepared = Prepared::new(&f, &views, &options)?;
         let (rows, inner) = prepared.shape();
@@ -272,9 +280,7 @@ fn keopsr_solve(
     settings: List,
 ) -> Robj {
     guarded(|| {
-        let f = Formula::parse(formula, &aliases(&args))?;
-        let options = options(&settings)?;
-        let owned = formula_inputs(&f, &inputs)?;
+        let (f, options, owned) = prepare(formula, &args, &inputs, &settings)?;
         let views: Vec<Input<'_>> = owned.iter().map(|a| a.view()).collect();
         let var = usize::try_from(var).map_err(|_| Error::Internal(format!("bad variable position {var}")))?;
         let max_iter = usize::try_from(max_iter)

@@ -50,10 +50,6 @@ struct Extra {
     nrow: usize,
 }
 
-fn outer_cat(axis: Axis) -> Cat {
-    axis.outer()
-}
-
 /// Evaluates `formula` and the gradients of Σ η · value with respect to the
 /// variables at positions `wrt`. `eta` is column-major with one row per
 /// output row and one column per output value (all ones when `None`).
@@ -69,6 +65,7 @@ pub fn value_and_gradient(
     interrupted: &mut dyn FnMut() -> bool,
 ) -> Result<ValueAndGradient> {
     let vars = formula.variables()?;
+    let (ni, nj) = check_inputs(&vars, inputs)?;
     let mut selection = None;
     for &p in wrt {
         if p >= vars.len() {
@@ -91,7 +88,6 @@ pub fn value_and_gradient(
     let skip_value = !want_value && matches!(formula.reduction, Reduction::Sum { .. });
     let value = match with_indices {
         _ if skip_value => {
-            let (ni, nj) = check_inputs(&vars, inputs)?;
             let rows = if formula.axis == Axis::J { ni } else { nj };
             Output { rows, values: None, indices: None }
         }
@@ -117,9 +113,14 @@ pub fn value_and_gradient(
         }
         None => vec![1.0; rows * value_cols],
     };
-    let inner = inputs_rows(&vars, inputs, formula.axis.inner());
+    let points = |cat: Cat| match cat {
+        Cat::I => ni,
+        Cat::J => nj,
+        Cat::P => 1,
+    };
+    let inner = points(formula.axis.inner());
     let zero = |v: &VarInfo| {
-        let n = if v.cat == Cat::P { 1 } else { inputs_rows(&vars, inputs, v.cat) };
+        let n = points(v.cat);
         Matrix { nrow: n, ncol: v.dim, values: vec![0.0; n * v.dim] }
     };
     if value_cols == 0 {
@@ -130,7 +131,7 @@ pub fn value_and_gradient(
     // Graph of F (and G) with the extra variables η, L, S, σ, J.
     let mut g = formula.graph.clone();
     let mut extras: Vec<Extra> = Vec::new();
-    let outer = outer_cat(formula.axis);
+    let outer = formula.axis.outer();
     let mut declare = |g: &mut Graph, cat: Cat, dim: usize, values: Vec<f64>, nrow: usize| -> Result<NodeId> {
         let pos = vars.len() + extras.len();
         let info = VarInfo { pos, dim, cat, name: None };
@@ -266,11 +267,6 @@ fn flip(axis: Axis) -> Axis {
 /// Components `start .. start + len` of x.
 fn slice(g: &mut Graph, x: NodeId, start: usize, len: usize) -> Result<NodeId> {
     g.gather(x, (start..start + len).map(|c| Some(c as u32)).collect())
-}
-
-/// Number of points of index `cat` (1 when no variable has it).
-fn inputs_rows(vars: &[VarInfo], inputs: &[Input<'_>], cat: Cat) -> usize {
-    vars.iter().zip(inputs).find(|(v, _)| v.cat == cat).map_or(1, |(v, input)| input.values.len() / v.dim.max(1))
 }
 
 /// LogSumExp of F over the reduced index (for SumSoftMaxWeight gradients).

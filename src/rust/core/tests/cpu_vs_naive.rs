@@ -6,17 +6,8 @@ use keopsr_core::ops::{Extremum, Op};
 use keopsr_core::reduction::SumScheme;
 use keopsr_core::{evaluate, Formula, Input, Options, Precision};
 
-fn random(n: usize, seed: u64) -> Vec<f64> {
-    let mut s = seed.wrapping_mul(0x9E3779B97F4A7C15) | 1;
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            ((s >> 11) as f64) / ((1u64 << 53) as f64) * 2.0 - 1.0
-        })
-        .collect()
-}
+mod common;
+use common::random;
 
 /// Value of node `id` at the pair (i, j), by direct interpretation.
 fn eval_pair(g: &Graph, id: NodeId, data: &[(Vec<f64>, usize)], i: usize, j: usize) -> Vec<f64> {
@@ -308,23 +299,8 @@ fn simd_and_portable_loops_give_identical_results() {
         let f = Formula::parse(formula, aliases).unwrap();
         let vars = f.variables().unwrap();
         let (ni, nj) = (37, 301);
-        let data: Vec<Vec<f64>> = vars
-            .iter()
-            .enumerate()
-            .map(|(k, v)| {
-                let n = match v.cat {
-                    Cat::I => ni,
-                    Cat::J => nj,
-                    Cat::P => 1,
-                };
-                random(n * v.dim, 70 + k as u64)
-            })
-            .collect();
-        let inputs: Vec<Data<'_, f64>> = vars
-            .iter()
-            .zip(&data)
-            .map(|(v, d)| Data { values: d, nrow: if v.cat == Cat::P { 1 } else { d.len() / v.dim } })
-            .collect();
+        let data = common::random_data(&vars, ni, nj, 70);
+        let inputs: Vec<Data<'_, f64>> = data.iter().map(|(values, nrow, _)| Data { values, nrow: *nrow }).collect();
         let (rows, inner) = if f.axis == Axis::J { (ni, nj) } else { (nj, ni) };
         if f.reduction.k().is_some_and(|k| k > inner) {
             continue;

@@ -10,7 +10,7 @@
 use std::process::Command;
 
 use keopsr_core::cuda;
-use keopsr_core::formula::{Axis, Cat, Formula};
+use keopsr_core::formula::{Axis, Formula};
 use keopsr_core::reduction::{Monoid, SumScheme, EMPTY};
 use keopsr_core::{evaluate, Input, Options, Precision};
 
@@ -36,17 +36,7 @@ static inline double rsqrt(double x) { return 1.0 / std::sqrt(x); }
 static inline float rsqrtf(float x) { return 1.0f / std::sqrt(x); }
 "#;
 
-fn random(n: usize, seed: u64) -> Vec<f64> {
-    let mut s = seed.wrapping_mul(0x9E3779B97F4A7C15) | 1;
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            ((s >> 11) as f64) / ((1u64 << 53) as f64) * 2.0 - 1.0
-        })
-        .collect()
-}
+mod common;
 
 struct Case {
     formula: Formula,
@@ -90,18 +80,7 @@ fn case(text: &str, precision: Precision, scheme: SumScheme, seed: u64) -> Case 
     let formula = Formula::parse(text, A).unwrap_or_else(|e| panic!("{text}: {e}"));
     let (ni, nj) = (13, 37);
     let vars = formula.variables().unwrap();
-    let data: Vec<(Vec<f64>, usize, usize)> = vars
-        .iter()
-        .enumerate()
-        .map(|(k, v)| {
-            let n = match v.cat {
-                Cat::I => ni,
-                Cat::J => nj,
-                Cat::P => 1,
-            };
-            (random(n * v.dim, seed + k as u64), n, v.dim)
-        })
-        .collect();
+    let data = common::random_data(&vars, ni, nj, seed);
     let (rows, inner) = if formula.axis == Axis::J { (ni, nj) } else { (nj, ni) };
     Case { formula, text: text.to_string(), precision, scheme, data, rows, inner, splits: 3 }
 }

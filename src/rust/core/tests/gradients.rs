@@ -5,17 +5,8 @@ use keopsr_core::formula::Formula;
 use keopsr_core::gradient::value_and_gradient;
 use keopsr_core::{evaluate, Input, Options};
 
-fn random(n: usize, seed: u64) -> Vec<f64> {
-    let mut s = seed.wrapping_mul(0x9E3779B97F4A7C15) | 1;
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            ((s >> 11) as f64) / ((1u64 << 53) as f64) * 2.0 - 1.0
-        })
-        .collect()
-}
+mod common;
+use common::random;
 
 /// Σ η · value of the formula on the given data.
 fn objective(f: &Formula, data: &[(Vec<f64>, usize, usize)], eta: &[f64]) -> f64 {
@@ -27,18 +18,7 @@ fn objective(f: &Formula, data: &[(Vec<f64>, usize, usize)], eta: &[f64]) -> f64
 fn check(formula: &str, aliases: &[&str], ni: usize, nj: usize) {
     let f = Formula::parse(formula, aliases).unwrap();
     let vars = f.variables().unwrap();
-    let data: Vec<(Vec<f64>, usize, usize)> = vars
-        .iter()
-        .enumerate()
-        .map(|(k, v)| {
-            let n = match v.cat {
-                keopsr_core::formula::Cat::I => ni,
-                keopsr_core::formula::Cat::J => nj,
-                keopsr_core::formula::Cat::P => 1,
-            };
-            (random(n * v.dim, 17 + k as u64), n, v.dim)
-        })
-        .collect();
+    let data = common::random_data(&vars, ni, nj, 17);
     let inputs: Vec<Input<'_>> = data.iter().map(|(v, r, c)| Input::matrix(v, *r, *c)).collect();
     let wrt: Vec<usize> = (0..vars.len()).collect();
     let rows = evaluate(&f, &inputs, &Options::default(), &mut || false).unwrap().rows;

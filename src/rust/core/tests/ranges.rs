@@ -4,17 +4,8 @@
 use keopsr_core::formula::Axis;
 use keopsr_core::{Formula, Input, Options, Precision, Prepared, Ranges};
 
-fn random(n: usize, seed: u64) -> Vec<f64> {
-    let mut s = seed.wrapping_mul(0x9E3779B97F4A7C15) | 1;
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            ((s >> 11) as f64) / ((1u64 << 53) as f64) * 2.0 - 1.0
-        })
-        .collect()
-}
+mod common;
+use common::random;
 
 /// Rows `idx` of a column-major n × d matrix.
 fn take_rows(values: &[f64], n: usize, d: usize, idx: &[usize]) -> Vec<f64> {
