@@ -1,10 +1,12 @@
 // Pairs per second of a few reductions on the CPU engine, for before/after
 // comparisons of engine changes: `cargo run --release --example kernelbench`
-// (set KEOPSR_SIMD=portable to force the baseline x86-64 loops).
+// (set KEOPSR_SIMD=portable to force the baseline x86-64 loops). An argument
+// keeps the cases whose name contains it: `... --example kernelbench gaussian`.
 use keopsr_core::{evaluate, Formula, Input, Options, Precision};
 use std::time::Instant;
 
 fn main() {
+    let filter = std::env::args().nth(1).unwrap_or_default();
     let n = 20_000;
     let x: Vec<f64> = (0..n * 3).map(|k| ((k * 7919) % 1000) as f64 / 1000.0).collect();
     let y: Vec<f64> = (0..n * 3).map(|k| ((k * 104729) % 1000) as f64 / 1000.0).collect();
@@ -23,6 +25,9 @@ fn main() {
     let yd: Vec<f64> = (0..m * d).map(|k| ((k * 104729) % 1000) as f64 / 1000.0).collect();
     let ad = ["x = Vi(50)", "y = Vj(50)"];
     for (name, f) in [("sqdist50", "Sum_Reduction(SqDist(x, y), 1)"), ("argkmin50", "ArgKMin_Reduction(SqDist(x, y), 10, 1)")] {
+        if !name.contains(&filter) {
+            continue;
+        }
         let formula = Formula::parse(f, &ad).unwrap();
         let inputs = [Input::matrix(&xd, m, d), Input::matrix(&yd, m, d)];
         let mut times = Vec::new();
@@ -35,7 +40,7 @@ fn main() {
         println!("{name:10} F64: {:7.1} M pairs/s (median of 5)", (m * m) as f64 / times[2] / 1e6);
     }
     for precision in [Precision::F64, Precision::F32] {
-        for (name, f) in cases {
+        for (name, f) in cases.into_iter().filter(|(name, _)| name.contains(&filter)) {
             let formula = Formula::parse(f, &a).unwrap();
             let options = Options { precision, ..Options::default() };
             let mut times = Vec::new();

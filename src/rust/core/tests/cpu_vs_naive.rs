@@ -190,6 +190,10 @@ const FORMULAS: &[(&str, &[&str])] = &[
     // High dimension: element-wise chains fused into their sums.
     ("Sum_Reduction(SqDist(x, y) + (x | y) * Sum(Square(x - y) * Exp(-x) + IfElse(x - y, x, y)) + Concat(Sum(x * 2), Max(x - y)), 1)", &["x = Vi(20)", "y = Vj(20)"]),
     ("ArgKMin_Reduction(SqDist(x, y) + Sum(Abs(x - y)), 4, 0)", &["x = Vi(33)", "y = Vj(33)"]),
+    // Low-dimensional sums of pairs (one pass each): every operand shape,
+    // a broadcast operand, both reduced indices.
+    ("Sum_Reduction(SqDist(x - y, z) + Sum(Square(x - w)) + (x | z) + Sum(Abs(z - x)) + Sum(Abs(x - y) * Abs(x - y)), 1)", &["x = Vi(3)", "y = Vj(3)", "z = Vj(3)", "w = Vj(1)"]),
+    ("Sum_Reduction(SqDist(x - y, z) + Sum(Square(x - w)) + (x | z) + Sum(Abs(z - x)) + Sum(Abs(x - y) * Abs(x - y)), 0)", &["x = Vi(3)", "y = Vj(3)", "z = Vj(3)", "w = Vj(1)"]),
     ("KMin_Reduction(ComplexAbs(z) + ComplexAngle(z) + ComplexReal(ComplexSum(z)) + ComplexSquareAbs(Imag2Complex(x)), 2, 0)", &["z = Vj(4)", "x = Vi(2)"]),
     ("SumSoftMaxWeight_Reduction(-SqDist(x,y) * 4, 0, y)", &["x = Vi(2)", "y = Vj(2)"]),
 ];

@@ -13,6 +13,7 @@
 
 use crate::formula::{Axis, Cat, Graph, NodeId};
 use crate::ops::arith::Operand;
+use crate::ops::vector::{PairSum, Side};
 use crate::ops::{index, math, vector, Binary, Extremum, Op, Ternary, Unary};
 use crate::Real;
 
@@ -46,6 +47,9 @@ enum Kind {
     /// so high-dimensional sums (SqDist, Scalprod, ...) stay in L1 and allow
     /// large tiles.
     FusedSum { dim: usize, chain: Vec<Instr> },
+    /// A fused sum whose chain is one of the [`PairSum`]s of its two
+    /// arguments: one pass over the tile, the partial sums in registers.
+    SumPairs { dim: usize, pair: PairSum },
     /// Copies a narrow value across the tile (a root that is constant in j).
     Broadcast,
 }
@@ -114,7 +118,7 @@ pub fn has_avx2() -> bool {
 /// a tile stay in the L1/L2 caches whatever the formula's dimensions.
 const SCRATCH_BUDGET: usize = 8192;
 const MIN_TILE: usize = 16;
-const MAX_TILE: usize = 256;
+const MAX_TILE: usize = 1024;
 
 impl Program {
     pub fn compile(graph: &Graph, roots: &[NodeId], axis: Axis) -> Program {
@@ -183,7 +187,14 @@ impl Program {
                 Kind::Sum(group) if group == graph.dim(node.args[0]) && fused[node.args[0]] => {
                     let chain = chains[node.args[0]].clone();
                     program.cost_per_pair += group * chain.len();
-                    Kind::FusedSum { dim: group, chain }
+                    match pair_sum(&chain) {
+                        Some((pair, operands)) => {
+                            let instr = Instr { kind: Kind::SumPairs { dim: group, pair }, out, args: operands };
+                            push_instr(&mut program, graph, id, instr, outer_bit, inner_bit);
+                            continue;
+                        }
+                        None => Kind::FusedSum { dim: group, chain },
+                    }
                 }
                 other => other,
             };
@@ -204,16 +215,7 @@ impl Program {
                 chains[id] = chain;
                 continue;
             }
-            let deps = graph.deps(id);
-            match (deps & outer_bit != 0, deps & inner_bit != 0) {
-                (false, false) => program.fixed.push(instr),
-                (true, false) => program.outer.push(instr),
-                (false, true) => program.inner.push(instr),
-                (true, true) => {
-                    program.cost_per_pair += node.dim;
-                    program.mixed.push(instr)
-                }
-            }
+            push_instr(&mut program, graph, id, instr, outer_bit, inner_bit);
         }
         for &r in roots {
             let slot = slots[r].expect("roots are live");
@@ -385,6 +387,18 @@ impl Program {
                 }
             }
             Kind::FusedSum { .. } => unreachable!("fused sums run before the scratch is split"),
+            Kind::SumPairs { dim, pair } => {
+                let side = |slot: &Slot| {
+                    let values = &args[slot.offset..];
+                    let broadcast = slot.dim == 1;
+                    if slot.wide {
+                        Side::Wide { values, stride: if broadcast { 0 } else { tile } }
+                    } else {
+                        Side::Narrow { values, step: if broadcast { 0 } else { 1 } }
+                    }
+                };
+                vector::sum_pairs(*pair, *dim, side(&instr.args[0]), side(&instr.args[1]), n, dst)
+            }
             Kind::Broadcast => {
                 for c in 0..out.dim {
                     let v = run_of(&instr.args[0], c)[0];
@@ -395,12 +409,41 @@ impl Program {
     }
 }
 
+/// Files an instruction under what its node depends on.
+fn push_instr(program: &mut Program, graph: &Graph, id: NodeId, instr: Instr, outer_bit: u8, inner_bit: u8) {
+    let deps = graph.deps(id);
+    match (deps & outer_bit != 0, deps & inner_bit != 0) {
+        (false, false) => program.fixed.push(instr),
+        (true, false) => program.outer.push(instr),
+        (false, true) => program.inner.push(instr),
+        (true, true) => {
+            program.cost_per_pair += graph.dim(id);
+            program.mixed.push(instr)
+        }
+    }
+}
+
+/// The pair sum computed by a fused chain `b(x, y)` or `u(b(x, y))` of
+/// unfused operands x, y, with those operands.
+fn pair_sum(chain: &[Instr]) -> Option<(PairSum, Vec<Slot>)> {
+    let Kind::Binary(b) = chain.first()?.kind else { return None };
+    let operands = &chain[0].args;
+    let unary = match chain {
+        [_] => None,
+        [first, Instr { kind: Kind::Unary(u), args, .. }] if args[0] == first.out => Some(*u),
+        _ => return None,
+    };
+    let pair = PairSum::recognize(b, unary)?;
+    operands.iter().all(|a| !a.fused).then(|| (pair, operands.clone()))
+}
+
 /// Which nodes are fused into the sum that consumes them: element-wise nodes
-/// of dimension >= FUSE_MIN_DIM that depend on both indices (they change with every
-/// pair), are not roots, and are used only by other fused nodes or by sums of
-/// all their components.
-/// Smallest dimension worth fusing: below it, whole-vector slots are small
-/// and per-component dispatch would only add overhead.
+/// that depend on both indices (they change with every pair), are not roots,
+/// and are used only by other fused nodes or by sums of all their components;
+/// either of dimension >= FUSE_MIN_DIM, or the one or two nodes of a
+/// [`PairSum`] (which runs in one pass whatever the dimension).
+/// Smallest dimension worth fusing in general: below it, whole-vector slots
+/// are small and per-component dispatch would only add overhead.
 const FUSE_MIN_DIM: usize = 16;
 
 /// `KEOPSR_FUSION=off` disables fusion (for before/after measurements).
@@ -416,17 +459,34 @@ fn fusable(graph: &Graph, roots: &[NodeId], live: &[bool], both: u8) -> Vec<bool
             consumers[a].push(id);
         }
     }
+    let summed = |id: NodeId| consumers[id].iter().all(|&c| graph.node(c).op == Op::Sum(graph.dim(id)));
     let mut fused = vec![false; n];
     for id in (0..n).rev() {
         let node = graph.node(id);
         let elementwise = matches!(node.op, Op::Unary(_) | Op::Binary(_) | Op::Ternary(_) | Op::Pow(_) | Op::Round(_));
-        fused[id] = live[id]
+        let candidate = live[id]
             && elementwise
-            && node.dim >= FUSE_MIN_DIM
             && graph.deps(id) & both == both
             && !roots.contains(&id)
             && !consumers[id].is_empty()
             && consumers[id].iter().all(|&c| fused[c] || graph.node(c).op == Op::Sum(node.dim));
+        let in_pair_sum = || match node.op {
+            // b(x, y) summed, or inside u(b(x, y)) summed.
+            Op::Binary(b) => {
+                (summed(id) && PairSum::recognize(b, None).is_some())
+                    || consumers[id].iter().all(|&c| match graph.node(c).op {
+                        Op::Unary(u) => fused[c] && PairSum::recognize(b, Some(u)).is_some(),
+                        _ => false,
+                    })
+            }
+            // u(b(x, y)) summed.
+            Op::Unary(u) => {
+                summed(id)
+                    && matches!(graph.node(node.args[0]).op, Op::Binary(b) if PairSum::recognize(b, Some(u)).is_some())
+            }
+            _ => false,
+        };
+        fused[id] = candidate && node.dim >= 2 && (node.dim >= FUSE_MIN_DIM || in_pair_sum());
     }
     fused
 }

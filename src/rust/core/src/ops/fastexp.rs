@@ -51,32 +51,43 @@ fn exp_f64_with<const FMA: bool>(x: f64) -> f64 {
     const LOG2E: f64 = std::f64::consts::LOG2_E;
     const LN2_HI: f64 = 6.931_471_803_691_238_164_90e-01;
     const LN2_LO: f64 = 1.908_214_929_270_587_700_02e-10;
-    // Beyond these bounds the result is Inf or 0; comparisons let NaN through.
-    let xc = x.clamp(-746.0, 710.0);
+    // Beyond these bounds the result is Inf or 0. Written so that NaN fails
+    // both comparisons and goes through: every later step keeps it NaN.
+    let xc = if x < -746.0 {
+        -746.0
+    } else if x > 710.0 {
+        710.0
+    } else {
+        x
+    };
     let n = (xc * LOG2E + MAGIC) - MAGIC;
     let r = (xc - n * LN2_HI) - n * LN2_LO;
-    let mut p: f64 = 1.0 / 6_227_020_800.0; // 1/13!
-    for c in [
-        1.0 / 479_001_600.0,
-        1.0 / 39_916_800.0,
-        1.0 / 3_628_800.0,
-        1.0 / 362_880.0,
-        1.0 / 40_320.0,
-        1.0 / 5_040.0,
-        1.0 / 720.0,
-        1.0 / 120.0,
-        1.0 / 24.0,
-        1.0 / 6.0,
-        0.5,
+    // Degree-11 Chebyshev fit of e^r on [-ln(2)/2, ln(2)/2] (mpmath's
+    // chebyfit): 3e-18 relative error before rounding, two terms fewer than
+    // the Taylor polynomial of the same accuracy.
+    // Estrin's scheme: a dependency chain of 5 multiply-adds instead of 11,
+    // so that more exps are in flight at once.
+    let fma = |a: f64, b: f64, c: f64| if FMA { a.mul_add(b, c) } else { a * b + c };
+    const C: [f64; 12] = [
         1.0,
         1.0,
-    ] {
-        p = if FMA { p.mul_add(r, c) } else { p * r + c };
-    }
+        5.000_000_000_000_019e-1,
+        1.666_666_666_666_668e-1,
+        4.166_666_666_648_81e-2,
+        8.333_333_333_319_601e-3,
+        1.388_888_895_231_477_5e-3,
+        1.984_126_989_004_711_3e-4,
+        2.480_148_548_232_849_4e-5,
+        2.755_724_091_857_897e-6,
+        2.763_263_963_904_103e-7,
+        2.511_003_760_596_377_7e-8,
+    ];
+    let (r2, q) = (r * r, |k: usize| fma(C[k + 1], r, C[k]));
+    let r4 = r2 * r2;
+    let (s0, s1, s2) = (fma(q(2), r2, q(0)), fma(q(6), r2, q(4)), fma(q(10), r2, q(8)));
+    let p = fma(fma(s2, r4, s1), r4, s0);
     let half = (n * 0.5 + MAGIC) - MAGIC;
-    let e = p * pow2_f64(half) * pow2_f64(n - half);
-    // clamp() maps NaN to NaN, but keep the select explicit for the vectorizer.
-    if x.is_nan() { x } else { e }
+    p * pow2_f64(half) * pow2_f64(n - half)
 }
 
 /// 2^k for an integer-valued k in [-1022, 1023].
@@ -102,10 +113,13 @@ fn exp_f32_with<const FMA: bool>(x: f32) -> f32 {
     let x = if x > 89.0 { 89.0 } else if x < -104.0 { -104.0 } else { x };
     let n = (x * LOG2E + MAGIC) - MAGIC;
     let r = (x - n * LN2_HI) - n * LN2_LO;
-    let mut p: f32 = 1.0 / 40_320.0; // 1/8!
-    for c in [1.0 / 5_040.0, 1.0 / 720.0, 1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0, 1.0] {
-        p = if FMA { p.mul_add(r, c) } else { p * r + c };
-    }
+    // Taylor polynomial of degree 8 by Estrin's scheme (see `exp_f64_with`).
+    let fma = |a: f32, b: f32, c: f32| if FMA { a.mul_add(b, c) } else { a * b + c };
+    const C: [f32; 9] = [1.0, 1.0, 0.5, 1.0 / 6.0, 1.0 / 24.0, 1.0 / 120.0, 1.0 / 720.0, 1.0 / 5_040.0, 1.0 / 40_320.0];
+    let (r2, q) = (r * r, |k: usize| fma(C[k + 1], r, C[k]));
+    let r4 = r2 * r2;
+    let (s0, s1) = (fma(q(2), r2, q(0)), fma(q(6), r2, q(4)));
+    let p = fma(fma(C[8], r4, s1), r4, s0);
     let half = (n * 0.5 + MAGIC) - MAGIC;
     p * pow2_f32(half) * pow2_f32(n - half)
 }

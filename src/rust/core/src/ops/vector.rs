@@ -80,6 +80,103 @@ pub fn sum_groups<T: Real>(xs: &[T], out_dim: usize, group: usize, stride: usize
     }
 }
 
+/// The element-wise pairs whose sums over components run in one pass
+/// ([`sum_pairs`]): the sums inside SqDist, Scalprod and L1 distances, which
+/// dominate kernel and kNN formulas. The terms are computed exactly as the
+/// unfused operations would compute them, so results do not change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PairSum {
+    /// Σ (x - y)²
+    SquaredDifference,
+    /// Σ x y
+    Product,
+    /// Σ |x - y|
+    AbsoluteDifference,
+}
+
+impl PairSum {
+    /// The pair computed by `u(b(x, y))` (`u` absent: `b(x, y)`), if it is one.
+    pub fn recognize(b: Binary, u: Option<Unary>) -> Option<PairSum> {
+        match (b, u) {
+            (Binary::Subtract, Some(Unary::Square)) => Some(PairSum::SquaredDifference),
+            (Binary::Mult, None) => Some(PairSum::Product),
+            (Binary::Subtract, Some(Unary::Abs)) => Some(PairSum::AbsoluteDifference),
+            _ => None,
+        }
+    }
+}
+
+/// One side of a pair sum: `values[c * stride + k]` is component c at tile
+/// position k (a wide slot), or `values[c * step]` for every k (a narrow
+/// one). Dimension-1 operands are broadcast with a stride or step of 0.
+#[derive(Clone, Copy)]
+pub enum Side<'a, T> {
+    Wide { values: &'a [T], stride: usize },
+    Narrow { values: &'a [T], step: usize },
+}
+
+/// Positions of the tile handled together: the partial sums of a block stay
+/// in registers while the components are added.
+const PAIR_LANES: usize = 8;
+
+/// `out[k] = Σ_c pair(x_c[k], y_c[k])` for k < len, block by block, adding
+/// the components in order (as [`sum_groups`] does). Wide sides and `out`
+/// must extend to `len` rounded up to a multiple of 8: the last block also
+/// computes positions beyond `len`, which callers ignore.
+#[inline(always)]
+pub fn sum_pairs<T: Real>(pair: PairSum, dim: usize, x: Side<'_, T>, y: Side<'_, T>, len: usize, out: &mut [T]) {
+    match pair {
+        PairSum::SquaredDifference => sum_pairs_of(dim, x, y, len, out, |a, b| (a - b) * (a - b)),
+        PairSum::Product => sum_pairs_of(dim, x, y, len, out, |a, b| a * b),
+        PairSum::AbsoluteDifference => sum_pairs_of(dim, x, y, len, out, |a, b| (a - b).abs()),
+    }
+}
+
+#[inline(always)]
+fn sum_pairs_of<T: Real>(dim: usize, x: Side<'_, T>, y: Side<'_, T>, len: usize, out: &mut [T], f: impl Fn(T, T) -> T) {
+    // One monomorphic loop per shape of the operands, so that each vectorizes.
+    match (x, y) {
+        (Side::Wide { values: xv, stride: xs }, Side::Wide { values: yv, stride: ys }) => {
+            pair_blocks(dim, len, out, &f, |c, at| wide_lanes(xv, xs, c, at), |c, at| wide_lanes(yv, ys, c, at))
+        }
+        (Side::Narrow { values: xv, step: xs }, Side::Wide { values: yv, stride: ys }) => {
+            pair_blocks(dim, len, out, &f, |c, _| [xv[c * xs]; PAIR_LANES], |c, at| wide_lanes(yv, ys, c, at))
+        }
+        (Side::Wide { values: xv, stride: xs }, Side::Narrow { values: yv, step: ys }) => {
+            pair_blocks(dim, len, out, &f, |c, at| wide_lanes(xv, xs, c, at), |c, _| [yv[c * ys]; PAIR_LANES])
+        }
+        (Side::Narrow { values: xv, step: xs }, Side::Narrow { values: yv, step: ys }) => {
+            pair_blocks(dim, len, out, &f, |c, _| [xv[c * xs]; PAIR_LANES], |c, _| [yv[c * ys]; PAIR_LANES])
+        }
+    }
+}
+
+#[inline(always)]
+fn wide_lanes<T: Real>(values: &[T], stride: usize, c: usize, at: usize) -> [T; PAIR_LANES] {
+    values[c * stride + at..][..PAIR_LANES].try_into().expect("a block of lanes")
+}
+
+#[inline(always)]
+fn pair_blocks<T: Real>(
+    dim: usize,
+    len: usize,
+    out: &mut [T],
+    f: &impl Fn(T, T) -> T,
+    x: impl Fn(usize, usize) -> [T; PAIR_LANES],
+    y: impl Fn(usize, usize) -> [T; PAIR_LANES],
+) {
+    for (b, o) in out[..len.div_ceil(PAIR_LANES) * PAIR_LANES].chunks_exact_mut(PAIR_LANES).enumerate() {
+        let mut acc = [T::zero(); PAIR_LANES];
+        for c in 0..dim {
+            let (xs, ys) = (x(c, b * PAIR_LANES), y(c, b * PAIR_LANES));
+            for k in 0..PAIR_LANES {
+                acc[k] = acc[k] + f(xs[k], ys[k]);
+            }
+        }
+        o.copy_from_slice(&acc);
+    }
+}
+
 fn same_dims(a: &Args<'_>, g: &Graph, x: NodeId, y: NodeId) -> Result<()> {
     let (dx, dy) = (g.dim(x), g.dim(y));
     if dx != dy {
