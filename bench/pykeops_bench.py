@@ -68,7 +68,7 @@ def main():
     op, out = call(a.formula)
     print("warmup_s=%.6f" % (clock() - t0))
     times = []
-    for _ in range(a.runs):
+    for _ in range(max(a.runs, 1)):  # runs = 0: one run after the compiling call
         t0 = clock()
         out = op(*arrays, backend="CPU")
         times.append(clock() - t0)

@@ -9,12 +9,15 @@
 #
 # Options (also read from the environment variable KEOPSR_BENCH_ARGS):
 #   --quick             small sizes and 2 runs (also KEOPSR_BENCH_QUICK=1)
-#   --runs=N            timed runs per case after one warm-up (default 5; quick 2)
+#   --runs=N            timed runs per case after one warm-up (default 5; quick 2;
+#                       0: a single run, for cases of many minutes)
 #   --budget=S          skip a case whose single run is estimated above S
 #                       seconds, extrapolated from the previous size (default 120)
 #   --threads=N         threads for keopsr and pykeops (default: all cores)
 #   --cases=a,b         families to run: gauss, grad, lse, knn, highdim, memory
 #   --sizes=n1,n2       M = N sizes for gauss, grad and lse
+#   --knn-sizes=n1,n2   M = N sizes for knn (default 1e4,1e5)
+#   --knn-dims=d1,d2    dimensions for knn (default 3,16,50)
 #   --dtypes=float64    precisions for gauss, grad and lse
 #   --no-pykeops        do not run pykeops
 #   --no-dense          do not run the dense base-R formulations
@@ -51,7 +54,8 @@ threads <- as.integer(arg("threads", n_cores))
 families <- strsplit(arg("cases", "gauss,grad,lse,knn,highdim,memory"), ",")[[1]]
 kernel_sizes <- if (!is.null(arg("sizes"))) nums(arg("sizes")) else if (quick) c(1e3, 1e4) else c(1e3, 1e4, 1e5, 1e6)
 kernel_dtypes <- strsplit(arg("dtypes", "float64,float32"), ",")[[1]]
-knn_sizes <- if (quick) 5e3 else c(1e4, 1e5)
+knn_sizes <- if (!is.null(arg("knn-sizes"))) nums(arg("knn-sizes")) else if (quick) 5e3 else c(1e4, 1e5)
+knn_dims <- if (!is.null(arg("knn-dims"))) nums(arg("knn-dims")) else c(3, 16, 50)
 highdim_sizes <- if (quick) 2e3 else c(2e3, 2e4)
 use_pykeops <- !isTRUE(arg("no-pykeops", FALSE))
 use_dense <- !isTRUE(arg("no-dense", FALSE))
@@ -127,6 +131,7 @@ estimate <- function(key, pairs) {
 time_runs <- function(f, runs) {
   invisible(gc())
   t0 <- now(); out <- f(); warm <- now() - t0
+  if (runs == 0) return(list(warmup = warm, times = warm, median = warm, out = out))  # one cold run
   times <- numeric(runs)
   for (r in seq_len(runs)) { t0 <- now(); out <- f(); times[r] <- now() - t0 }
   list(warmup = warm, times = times, median = stats::median(times), out = out)
@@ -301,7 +306,7 @@ fam_list <- list()
 if ("gauss" %in% families) fam_list <- c(fam_list, list(kernel_family("gauss", "Gaussian kernel product a_i = sum_j exp(-|x_i - y_j|^2) b_j, D = 3", 3, kernel_sizes, kernel_dtypes)))
 if ("grad" %in% families) fam_list <- c(fam_list, list(grad_family(kernel_sizes, kernel_dtypes)))
 if ("lse" %in% families) fam_list <- c(fam_list, list(lse_family(kernel_sizes, kernel_dtypes)))
-if ("knn" %in% families) fam_list <- c(fam_list, lapply(c(3, 16, 50), knn_family, sizes = knn_sizes))
+if ("knn" %in% families) fam_list <- c(fam_list, lapply(knn_dims, knn_family, sizes = knn_sizes))
 if ("highdim" %in% families) fam_list <- c(fam_list, list(highdim_family(highdim_sizes)))
 
 # ---------------------------------------------------------------------------
@@ -511,7 +516,11 @@ add("- keopsr %s (commit %s%s); pykeops %s, numpy %s (%s); FNN %s; RANN %s",
     pkg_version("keopsr"), git, if (git_dirty) ", with uncommitted changes" else "",
     if (pk_info$ok) pk_info$version else "not run", if (pk_info$ok) pk_info$numpy else "-",
     first_line("g++ --version"), pkg_version("FNN"), pkg_version("RANN"))
-add("- Each time is the median of %d runs after one warm-up run; a case is skipped when one run is estimated (from the previous size) above %g s.", runs, budget)
+if (runs == 0) {
+  add("- Each time is a single run (no warm-up); a case is skipped when one run is estimated (from the previous size) above %g s.", budget)
+} else {
+  add("- Each time is the median of %d runs after one warm-up run; a case is skipped when one run is estimated (from the previous size) above %g s.", runs, budget)
+}
 add("- Ratio = keopsr throughput / other = other's time / keopsr's time (above 1: keopsr is faster).")
 add("")
 

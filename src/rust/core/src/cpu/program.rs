@@ -143,7 +143,8 @@ impl Program {
             .sum();
         let narrow_roots: usize = roots.iter().filter(|&&r| !wide(r)).map(|&r| graph.dim(r)).sum();
         let per_tile = wide_dims + narrow_roots;
-        let tile = (SCRATCH_BUDGET / per_tile.max(1)).clamp(MIN_TILE, MAX_TILE) / 8 * 8;
+        // A multiple of 16, the block of `vector::sum_pairs`.
+        let tile = (SCRATCH_BUDGET / per_tile.max(1)).clamp(MIN_TILE, MAX_TILE) / 16 * 16;
 
         let mut offset = 0;
         let mut slots: Vec<Option<Slot>> = vec![None; graph.len()];

@@ -117,12 +117,12 @@ pub enum Side<'a, T> {
 
 /// Positions of the tile handled together: the partial sums of a block stay
 /// in registers while the components are added.
-const PAIR_LANES: usize = 8;
+const PAIR_LANES: usize = 16;
 
 /// `out[k] = Σ_c pair(x_c[k], y_c[k])` for k < len, block by block, adding
 /// the components in order (as [`sum_groups`] does). Wide sides and `out`
-/// must extend to `len` rounded up to a multiple of 8: the last block also
-/// computes positions beyond `len`, which callers ignore.
+/// must extend to `len` rounded up to a multiple of 16 (tiles are): the last
+/// block also computes positions beyond `len`, which callers ignore.
 #[inline(always)]
 pub fn sum_pairs<T: Real>(pair: PairSum, dim: usize, x: Side<'_, T>, y: Side<'_, T>, len: usize, out: &mut [T]) {
     match pair {
