@@ -28,12 +28,12 @@ pub trait Real: num_traits::Float + Send + Sync + std::fmt::Debug + 'static {
     fn to_double(self) -> f64;
     /// e^x, vectorizable (see `ops::fastexp`).
     fn fast_exp(self) -> Self;
-    /// `out[k] = e^xs[k]` with the AVX2/FMA build of the exp.
+    /// `out[k] = e^(scale * xs[k])` with the AVX2/FMA build of the exp.
     ///
     /// # Safety
     /// The CPU must support AVX2 and FMA.
     #[cfg(target_arch = "x86_64")]
-    unsafe fn exp_map_fma(xs: &[Self], out: &mut [Self]);
+    unsafe fn exp_map_fma(xs: &[Self], scale: Self, out: &mut [Self]);
 }
 
 impl Real for f64 {
@@ -51,8 +51,8 @@ impl Real for f64 {
     }
     #[cfg(target_arch = "x86_64")]
     #[inline(always)]
-    unsafe fn exp_map_fma(xs: &[Self], out: &mut [Self]) {
-        ops::fastexp::exp_map_f64_fma(xs, out)
+    unsafe fn exp_map_fma(xs: &[Self], scale: Self, out: &mut [Self]) {
+        ops::fastexp::exp_map_f64_fma(xs, scale, out)
     }
 }
 
@@ -71,7 +71,7 @@ impl Real for f32 {
     }
     #[cfg(target_arch = "x86_64")]
     #[inline(always)]
-    unsafe fn exp_map_fma(xs: &[Self], out: &mut [Self]) {
-        ops::fastexp::exp_map_f32_fma(xs, out)
+    unsafe fn exp_map_fma(xs: &[Self], scale: Self, out: &mut [Self]) {
+        ops::fastexp::exp_map_f32_fma(xs, scale, out)
     }
 }

@@ -194,6 +194,10 @@ const FORMULAS: &[(&str, &[&str])] = &[
     // a broadcast operand, both reduced indices.
     ("Sum_Reduction(SqDist(x - y, z) + Sum(Square(x - w)) + (x | z) + Sum(Abs(z - x)) + Sum(Abs(x - y) * Abs(x - y)), 1)", &["x = Vi(3)", "y = Vj(3)", "z = Vj(3)", "w = Vj(1)"]),
     ("Sum_Reduction(SqDist(x - y, z) + Sum(Square(x - w)) + (x | z) + Sum(Abs(z - x)) + Sum(Abs(x - y) * Abs(x - y)), 0)", &["x = Vi(3)", "y = Vj(3)", "z = Vj(3)", "w = Vj(1)"]),
+    // Exp computing its negated or scaled argument itself (scalar and
+    // per-component factors, a parameter, both reduced indices).
+    ("Sum_Reduction(Exp(-SqDist(x,y)) * b + Exp(SqDist(x,y) * p) + Exp(x * y) + Exp(-(x - y)) + Exp(p * Sqrt(Abs(y))), 1)", &["x = Vi(2)", "y = Vj(2)", "b = Vj(2)", "p = Pm(1)"]),
+    ("Sum_Reduction(Exp(-SqDist(x,y)) * b + Exp(SqDist(x,y) * p) + Exp(x * y) + Exp(-(x - y)) + Exp(p * Sqrt(Abs(y))), 0)", &["x = Vi(2)", "y = Vj(2)", "b = Vj(2)", "p = Pm(1)"]),
     ("KMin_Reduction(ComplexAbs(z) + ComplexAngle(z) + ComplexReal(ComplexSum(z)) + ComplexSquareAbs(Imag2Complex(x)), 2, 0)", &["z = Vj(4)", "x = Vi(2)"]),
     ("SumSoftMaxWeight_Reduction(-SqDist(x,y) * 4, 0, y)", &["x = Vi(2)", "y = Vj(2)"]),
 ];

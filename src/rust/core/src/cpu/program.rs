@@ -52,6 +52,17 @@ enum Kind {
     SumPairs { dim: usize, pair: PairSum },
     /// Copies a narrow value across the tile (a root that is constant in j).
     Broadcast,
+    /// e^(s x) of a wide x, with the negation or narrow factor s of
+    /// `Exp(-x)` or `Exp(x * s)` absorbed: one pass instead of two.
+    ExpOf(Scale),
+}
+
+/// The factor of [`Kind::ExpOf`].
+#[derive(Debug, Clone, Copy)]
+enum Scale {
+    Negated,
+    /// By the narrow second argument.
+    By,
 }
 
 #[derive(Debug, Clone)]
@@ -118,7 +129,7 @@ pub fn has_avx2() -> bool {
 /// a tile stay in the L1/L2 caches whatever the formula's dimensions.
 const SCRATCH_BUDGET: usize = 8192;
 const MIN_TILE: usize = 16;
-const MAX_TILE: usize = 1024;
+pub const MAX_TILE: usize = 1024;
 
 impl Program {
     pub fn compile(graph: &Graph, roots: &[NodeId], axis: Axis) -> Program {
@@ -137,6 +148,7 @@ impl Program {
         }
         let wide = |id: NodeId| graph.deps(id) & inner_bit != 0;
         let fused = fusable(graph, roots, &live, inner_bit | outer_bit);
+        let scaled = exp_arguments(graph, roots, &live, &fused, inner_bit);
         let wide_dims: usize = (0..graph.len())
             .filter(|&id| live[id] && wide(id))
             .map(|id| if fused[id] { 1 } else { graph.dim(id) })
@@ -167,10 +179,22 @@ impl Program {
         let mut chains: Vec<Vec<Instr>> = vec![Vec::new(); graph.len()];
         for id in (0..graph.len()).filter(|&id| live[id]) {
             let node = graph.node(id);
+            if scaled[id].is_some() {
+                continue; // computed by the Exp that uses it
+            }
             let out = if fused[id] { alloc(1, true, true) } else { alloc(node.dim, wide(id), false) };
             slots[id] = Some(out);
-            let args: Vec<Slot> = node.args.iter().map(|&a| slots[a].expect("children precede parents")).collect();
+            let mut args: Vec<Slot> = Vec::new();
+            for &a in &node.args {
+                match scaled[a] {
+                    Some((x, s)) => args.extend(std::iter::once(x).chain(s).map(|v| slots[v].expect("children precede parents"))),
+                    None => args.push(slots[a].expect("children precede parents")),
+                }
+            }
             let kind = match node.op {
+                Op::Unary(Unary::Exp) if scaled[node.args[0]].is_some() => {
+                    Kind::ExpOf(if args.len() == 2 { Scale::By } else { Scale::Negated })
+                }
                 Op::Var(pos) => Kind::Load(pos, graph.var_info(pos).map_or(Cat::P, |v| v.cat)),
                 Op::Const(bits) => Kind::Const(f64::from_bits(bits)),
                 Op::Unary(u) => Kind::Unary(u),
@@ -336,10 +360,20 @@ impl Program {
             }
             Kind::Const(v) => dst[..out.dim].fill(T::from_double(*v)),
             #[cfg(target_arch = "x86_64")]
-            Kind::Unary(Unary::Exp) if self.avx2 => {
+            Kind::Unary(Unary::Exp) | Kind::ExpOf(_) if self.avx2 => {
                 for c in 0..out.dim {
+                    let s = exp_scale(&instr.kind, || run_of(&instr.args[1], c)[0]);
                     // SAFETY: `avx2` is set only when the CPU has AVX2 and FMA.
-                    unsafe { T::exp_map_fma(run_of(&instr.args[0], c), &mut dst[c * stride..c * stride + n]) };
+                    unsafe { T::exp_map_fma(run_of(&instr.args[0], c), s, &mut dst[c * stride..c * stride + n]) };
+                }
+            }
+            Kind::ExpOf(_) => {
+                for c in 0..out.dim {
+                    let s = exp_scale(&instr.kind, || run_of(&instr.args[1], c)[0]);
+                    let run = &mut dst[c * stride..c * stride + n];
+                    for (o, &x) in run.iter_mut().zip(run_of(&instr.args[0], c)) {
+                        *o = (s * x).fast_exp();
+                    }
                 }
             }
             Kind::Unary(u) => {
@@ -408,6 +442,59 @@ impl Program {
             }
         }
     }
+}
+
+/// The factor s of e^(s x): 1 for a plain Exp.
+#[inline(always)]
+fn exp_scale<T: Real>(kind: &Kind, by: impl FnOnce() -> T) -> T {
+    match kind {
+        Kind::ExpOf(Scale::Negated) => -T::one(),
+        Kind::ExpOf(Scale::By) => by(),
+        _ => T::one(),
+    }
+}
+
+/// The arguments of Exp nodes that the Exp computes itself: `-x` and
+/// `x * s` (either order) with x wide and s narrow, used by nothing else.
+/// For each such node: x, and s if any.
+fn exp_arguments(
+    graph: &Graph,
+    roots: &[NodeId],
+    live: &[bool],
+    fused: &[bool],
+    inner_bit: u8,
+) -> Vec<Option<(NodeId, Option<NodeId>)>> {
+    let mut uses = vec![0usize; graph.len()];
+    for id in (0..graph.len()).filter(|&id| live[id]) {
+        for &a in &graph.node(id).args {
+            uses[a] += 1;
+        }
+    }
+    let wide = |id: NodeId| graph.deps(id) & inner_bit != 0;
+    let mut scaled = vec![None; graph.len()];
+    for id in (0..graph.len()).filter(|&id| live[id] && !fused[id]) {
+        let node = graph.node(id);
+        let Op::Unary(Unary::Exp) = node.op else { continue };
+        let a = node.args[0];
+        if uses[a] != 1 || roots.contains(&a) || fused[a] || !wide(a) {
+            continue;
+        }
+        let arg = graph.node(a);
+        let same_dim = |x: NodeId| graph.dim(x) == arg.dim;
+        scaled[a] = match arg.op {
+            Op::Unary(Unary::Minus) => Some((arg.args[0], None)),
+            Op::Binary(Binary::Mult) => {
+                let (x, s) = (arg.args[0], arg.args[1]);
+                match (wide(x), wide(s)) {
+                    (true, false) if same_dim(x) => Some((x, Some(s))),
+                    (false, true) if same_dim(s) => Some((s, Some(x))),
+                    _ => None,
+                }
+            }
+            _ => None,
+        };
+    }
+    scaled
 }
 
 /// Files an instruction under what its node depends on.

@@ -17,17 +17,17 @@ pub fn exp_f64(x: f64) -> f64 {
     exp_f64_with::<false>(x)
 }
 
-/// `out[k] = exp(xs[k])` compiled for AVX2 with fused multiply-adds in the
-/// polynomial (faster, and as accurate; the last bit may differ from
-/// [`exp_f64`]).
+/// `out[k] = exp(scale * xs[k])` compiled for AVX2 with fused multiply-adds
+/// in the polynomial (faster, and as accurate; the last bit may differ from
+/// [`exp_f64`]). The scale saves a pass for `Exp(-x)` and `Exp(x * c)`.
 ///
 /// # Safety
 /// The CPU must support AVX2 and FMA.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-pub unsafe fn exp_map_f64_fma(xs: &[f64], out: &mut [f64]) {
+pub unsafe fn exp_map_f64_fma(xs: &[f64], scale: f64, out: &mut [f64]) {
     for (o, &x) in out.iter_mut().zip(xs) {
-        *o = exp_f64_with::<true>(x);
+        *o = exp_f64_with::<true>(scale * x);
     }
 }
 
@@ -37,9 +37,9 @@ pub unsafe fn exp_map_f64_fma(xs: &[f64], out: &mut [f64]) {
 /// The CPU must support AVX2 and FMA.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-pub unsafe fn exp_map_f32_fma(xs: &[f32], out: &mut [f32]) {
+pub unsafe fn exp_map_f32_fma(xs: &[f32], scale: f32, out: &mut [f32]) {
     for (o, &x) in out.iter_mut().zip(xs) {
-        *o = exp_f32_with::<true>(x);
+        *o = exp_f32_with::<true>(scale * x);
     }
 }
 
@@ -169,7 +169,7 @@ mod tests {
         let xs: Vec<f64> = (0..100_000).map(|k| -745.0 + k as f64 * 0.0145).collect();
         let mut out = vec![0.0; xs.len()];
         // SAFETY: AVX2 and FMA were detected above.
-        unsafe { exp_map_f64_fma(&xs, &mut out) };
+        unsafe { exp_map_f64_fma(&xs, 1.0, &mut out) };
         for (&x, &e) in xs.iter().zip(&out) {
             let want = x.exp();
             if want >= f64::MIN_POSITIVE {
@@ -179,14 +179,14 @@ mod tests {
         let xs32: Vec<f32> = (0..10_000).map(|k| -87.0 + k as f32 * 0.0175).collect();
         let mut out32 = vec![0.0f32; xs32.len()];
         // SAFETY: as above.
-        unsafe { exp_map_f32_fma(&xs32, &mut out32) };
+        unsafe { exp_map_f32_fma(&xs32, 1.0, &mut out32) };
         for (&x, &e) in xs32.iter().zip(&out32) {
             let want = (x as f64).exp();
             assert!(((e as f64 - want) / want).abs() < 3e-7, "exp({x}) = {e}");
         }
         assert!(unsafe {
             let mut o = [0.0f64; 3];
-            exp_map_f64_fma(&[f64::NAN, f64::INFINITY, f64::NEG_INFINITY], &mut o);
+            exp_map_f64_fma(&[f64::NAN, f64::INFINITY, f64::NEG_INFINITY], 1.0, &mut o);
             o[0].is_nan() && o[1] == f64::INFINITY && o[2] == 0.0
         });
     }

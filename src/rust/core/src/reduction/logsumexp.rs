@@ -29,7 +29,7 @@ fn exp_shifted<T: Real>(row: &[T], m: T, e: &mut [T]) {
             *o = x - m;
         }
         // SAFETY: has_avx2() checked that the CPU has AVX2 and FMA.
-        unsafe { T::exp_map_fma(d, e) };
+        unsafe { T::exp_map_fma(d, T::one(), e) };
         return;
     }
     for (o, &x) in e.iter_mut().zip(row) {
@@ -37,9 +37,9 @@ fn exp_shifted<T: Real>(row: &[T], m: T, e: &mut [T]) {
     }
 }
 
-/// Longest tile run handled by the vectorized path (the CPU engine's
-/// largest tile).
-const MAX_RUN: usize = 256;
+/// Longest tile run handled by the vectorized path: the CPU engine's largest
+/// tile.
+const MAX_RUN: usize = crate::cpu::program::MAX_TILE;
 use crate::Real;
 
 #[derive(Debug, Clone, Copy)]
