@@ -77,6 +77,16 @@ fn every_kernel_compiles_with_nvrtc() {
             }
         }
     }
+    // High dimensions (pair sums read component by component).
+    for d in [500, 2000] {
+        let aliases = [format!("x = Vi({d})"), format!("y = Vj({d})"), "b = Vj(1)".to_string()];
+        let aliases: Vec<&str> = aliases.iter().map(String::as_str).collect();
+        for formula in ["Sum_Reduction(Exp(-SqDist(x, y)) * b, 1)", "ArgKMin_Reduction(SqDist(x, y) + Sum(Abs(x - y)), 10, 1)"] {
+            let f = Formula::parse(formula, &aliases).unwrap();
+            let kernel = cuda::kernel(&f, &Options::default());
+            cuda::nvrtc::compile(&kernel.source, "compute_80").unwrap_or_else(|e| panic!("{formula}, D = {d}: {e}"));
+        }
+    }
     // A real architecture gives a CUBIN.
     let f = Formula::parse("Sum_Reduction(Exp(-SqDist(x, y)) * b, 1)", A).unwrap();
     let out = cuda::compile(&f, &Options::default(), "sm_90", None).unwrap();

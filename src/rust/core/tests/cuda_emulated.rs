@@ -76,8 +76,22 @@ const REDUCTIONS: &[&str] = &[
     "SumSoftMaxWeight_Reduction(Sum({F}), 1, x)",
 ];
 
+/// High-dimensional formulas: pair sums read their variables component by
+/// component (no per-thread arrays of dimension 500 or 2000), and variables
+/// too large for shared memory are read from global memory.
+const HIGH_DIM: &[(&str, &[&str])] = &[
+    ("Sum_Reduction(Exp(-SqDist(x, y) * p) * b, 1)", &["x = Vi(500)", "y = Vj(500)", "b = Vj(1)", "p = Pm(1)"]),
+    ("Sum_Reduction(Sum(Abs(x - y)) + (x | y) + SqNorm2(x), 0)", &["x = Vi(500)", "y = Vj(500)"]),
+    ("KMin_ArgKMin_Reduction(SqDist(x, y), 3, 1)", &["x = Vi(2000)", "y = Vj(2000)"]),
+    ("LogSumExp_Reduction(-SqDist(x, y) + (x | y) * 0.001, 0)", &["x = Vi(2000)", "y = Vj(2000)"]),
+];
+
 fn case(text: &str, precision: Precision, scheme: SumScheme, seed: u64) -> Case {
-    let formula = Formula::parse(text, A).unwrap_or_else(|e| panic!("{text}: {e}"));
+    case_with(text, A, precision, scheme, seed)
+}
+
+fn case_with(text: &str, aliases: &[&str], precision: Precision, scheme: SumScheme, seed: u64) -> Case {
+    let formula = Formula::parse(text, aliases).unwrap_or_else(|e| panic!("{text}: {e}"));
     let (ni, nj) = (13, 37);
     let vars = formula.variables().unwrap();
     let data = common::random_data(&vars, ni, nj, seed);
@@ -187,6 +201,15 @@ fn generated_kernels_match_the_cpu_engine() {
         }
         cases.push(case(&format!("Sum_Reduction({body}, 1)"), Precision::F32, SumScheme::Kahan, 7));
         cases.push(case(&format!("Sum_Reduction({body}, 0)"), Precision::F32, SumScheme::Direct, 9));
+    }
+    for (k, &(text, aliases)) in HIGH_DIM.iter().enumerate() {
+        let c = case_with(text, aliases, Precision::F64, SumScheme::Block, 100 + k as u64);
+        let source = cuda::kernel(&c.formula, &Options::default()).source;
+        for big in ["[500]", "[2000]"] {
+            let declares = |l: &str| l.trim_start().starts_with("T n") && l.contains(big);
+            assert!(!source.lines().any(declares), "{text}: a per-thread array of {big} in\n{source}");
+        }
+        cases.push(c);
     }
     let dir = std::env::temp_dir().join(format!("keopsr-emulated-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

@@ -12,10 +12,21 @@
 //! CPU results follow the same rules. Every node is a small local array
 //! `T n<id>[dim]`; values that depend on the output row only are computed
 //! once per thread, the others once per pair.
+//!
+//! Large dimensions: sums over components of (x - y)², x y, |x - y| and x²
+//! (SqDist, Scalprod, norms, L1 distances) are one loop over the components
+//! that stores none of its terms, and variables used only by such sums are
+//! read component by component, so a D = 2000 SqDist keeps no per-thread
+//! array of 2000 values (no register spilling). Reduced-index variables
+//! that would leave shared-memory tiles of fewer than 32 indices are read
+//! from global memory (the same address for the whole block: a broadcast).
+//! Not chunked yet: formulas whose *output* has a large dimension (a kernel
+//! times high-dimensional weights) still hold it per thread.
 
 use std::fmt::Write;
 
 use crate::formula::{Cat, Formula, Graph, NodeId, DEP_I, DEP_J};
+use crate::ops::vector::PairSum;
 use crate::ops::{Extremum, Op};
 use crate::plan::Precision;
 use crate::reduction::Monoid;
@@ -24,6 +35,8 @@ use crate::reduction::Monoid;
 pub const BLOCK: usize = 128;
 /// Shared memory a block may use for staged variables, in bytes.
 const SHARED_BYTES: usize = 32 * 1024;
+/// Fewest reduced indices per staged tile.
+const MIN_TILE: usize = 32;
 
 /// Name of the generated kernel function.
 pub const KERNEL_NAME: &str = "keopsr_reduce";
@@ -63,8 +76,33 @@ fn at(g: &Graph, id: NodeId, c: &str) -> String {
     if g.dim(id) == 1 { format!("n{id}[0]") } else { format!("n{id}[{c}]") }
 }
 
+/// A pair sum Σ_c pair(x_c, y_c) (see [`PairSum`]) in one loop over the
+/// components: its element-wise terms are never stored, and variables used
+/// only by such sums are read from memory component by component, so that
+/// formulas of dimension 100 to several thousands (SqDist, Scalprod, L1
+/// distances) keep no per-thread arrays of that size (no register spilling).
+struct PairSumCode {
+    pair: PairSum,
+    x: NodeId,
+    y: NodeId,
+}
+
+/// `n<id>[c]` or, for a variable read directly, its load of component `c`.
+fn operand(g: &Graph, id: NodeId, c: &str, direct: &[bool], load: &Load<'_>) -> String {
+    match g.node(id).op {
+        Op::Var(pos) if direct[id] => {
+            let cat = g.var_info(pos).map_or(Cat::P, |v| v.cat);
+            load(pos, cat, if g.dim(id) == 1 { "0" } else { c })
+        }
+        _ => at(g, id, c),
+    }
+}
+
+/// Load of component `c` (a number or a C expression) of variable `pos`.
+type Load<'a> = dyn Fn(usize, Cat, &str) -> String + 'a;
+
 /// The statements computing node `id` (arguments already computed).
-fn node_code(g: &Graph, id: NodeId, load: &dyn Fn(usize, Cat, usize) -> String) -> String {
+fn node_code(g: &Graph, id: NodeId, load: &Load<'_>) -> String {
     let node = g.node(id);
     let d = node.dim;
     let a = &node.args;
@@ -72,7 +110,7 @@ fn node_code(g: &Graph, id: NodeId, load: &dyn Fn(usize, Cat, usize) -> String) 
     match node.op {
         Op::Var(pos) => {
             let cat = g.var_info(pos).map_or(Cat::P, |v| v.cat);
-            (0..d).map(|c| format!("n{id}[{c}] = {};", load(pos, cat, c))).collect::<Vec<_>>().join(" ")
+            (0..d).map(|c| format!("n{id}[{c}] = {};", load(pos, cat, &c.to_string()))).collect::<Vec<_>>().join(" ")
         }
         Op::Const(bits) => each(literal(f64::from_bits(bits))),
         Op::Unary(u) => each(expand(u.cuda(), &[("{x}", at(g, a[0], "c"))])),
@@ -183,24 +221,68 @@ pub fn generate(formula: &Formula, precision: Precision, monoid: &Monoid) -> Ker
     // Reduced-index variables staged in shared memory: offsets in tile units.
     let mut staged: Vec<(usize, usize, usize)> = Vec::new(); // (pos, dim, offset)
     let mut staged_dims = 0;
+    // Variables that would leave tiles of fewer than MIN_TILE indices (high
+    // dimensions) are read from global memory instead: every thread of a
+    // block reads the same address there, a broadcast from the cache.
     for (pos, v) in vars.iter().enumerate() {
         if let Some(v) = v {
-            if v.cat == inner_cat {
+            if v.cat == inner_cat && (staged_dims + v.dim) * bytes * MIN_TILE <= SHARED_BYTES {
                 staged.push((pos, v.dim, staged_dims));
                 staged_dims += v.dim;
             }
         }
     }
     let tile = if staged_dims == 0 { BLOCK } else { (SHARED_BYTES / (staged_dims * bytes)).min(BLOCK) };
-    let load = |pos: usize, cat: Cat, c: usize| -> String {
+    let load = |pos: usize, cat: Cat, c: &str| -> String {
         match cat {
             Cat::P => format!("in{pos}[{c}]"),
             _ if cat == inner_cat => match staged.iter().find(|s| s.0 == pos) {
-                Some(&(_, _, off)) if tile > 0 => format!("sh[{} + t]", (off + c) * tile),
+                Some(&(_, _, off)) if tile > 0 => match c.parse::<usize>() {
+                    Ok(c) => format!("sh[{} + t]", (off + c) * tile),
+                    Err(_) => format!("sh[({off} + {c}) * {tile} + t]"),
+                },
                 _ => format!("in{pos}[{c} * nrow{pos} + j]"),
             },
             _ => format!("in{pos}[{c} * nrow{pos} + row]"),
         }
+    };
+    // Pair sums, the element-wise nodes they absorb, and the variables
+    // they read directly.
+    let mut uses = vec![0usize; g.len()];
+    for id in (0..g.len()).filter(|&id| live[id]) {
+        for &a in &g.node(id).args {
+            uses[a] += 1;
+        }
+    }
+    let mut absorbed = vec![false; g.len()];
+    let mut pair_sums: Vec<Option<PairSumCode>> = (0..g.len()).map(|_| None).collect();
+    for id in (0..g.len()).filter(|&id| live[id]) {
+        if let Some((pair, x, y, between)) = PairSum::of_node(g, id) {
+            if between.iter().all(|&b| uses[b] == 1 && !formula.roots.contains(&b)) {
+                between.iter().for_each(|&b| absorbed[b] = true);
+                pair_sums[id] = Some(PairSumCode { pair, x, y });
+            }
+        }
+    }
+    let mut stored = vec![false; g.len()]; // used by a node that is computed
+    for id in (0..g.len()).filter(|&id| live[id] && !absorbed[id]) {
+        for &a in &g.node(id).args {
+            stored[a] = true;
+        }
+    }
+    for &r in &formula.roots {
+        stored[r] = true;
+    }
+    let direct: Vec<bool> =
+        (0..g.len()).map(|id| live[id] && matches!(g.node(id).op, Op::Var(_)) && !stored[id]).collect();
+    let computed = |id: NodeId| live[id] && !absorbed[id] && !direct[id];
+    let code = |id: NodeId| match &pair_sums[id] {
+        Some(p) => format!(
+            "{{ T s = (T)0; for (int c = 0; c < {d}; c++) s += {term}; n{id}[0] = s; }}",
+            d = g.dim(p.x).max(g.dim(p.y)),
+            term = p.pair.cuda().replace("{a}", &operand(g, p.x, "c", &direct, &load)).replace("{b}", &operand(g, p.y, "c", &direct, &load))
+        ),
+        None => node_code(g, id, &load),
     };
     let (value_len, index_len) = monoid.state_len();
     let (init, push) = monoid.cuda();
@@ -225,13 +307,13 @@ pub fn generate(formula: &Formula, precision: Precision, monoid: &Monoid) -> Ker
     );
     let _ = writeln!(src, "  T acc[{}]; long long arg[{}];", value_len.max(1), index_len.max(1));
     let _ = writeln!(src, "  {init}");
-    for id in (0..g.len()).filter(|&id| live[id]) {
+    for id in (0..g.len()).filter(|&id| computed(id)) {
         let _ = writeln!(src, "  T n{id}[{}];", g.dim(id));
     }
     // Values of the output row (and constants): once per thread.
     src.push_str("  if (active) {\n");
-    for id in (0..g.len()).filter(|&id| live[id] && g.deps(id) & inner_bit == 0) {
-        let _ = writeln!(src, "    /* node {id}: {:?} */ {}", g.node(id).op, node_code(g, id, &load));
+    for id in (0..g.len()).filter(|&id| computed(id) && g.deps(id) & inner_bit == 0) {
+        let _ = writeln!(src, "    /* node {id}: {:?} */ {}", g.node(id).op, code(id));
     }
     src.push_str("  }\n");
     src.push_str("  for (long long t0 = begin; t0 < end; t0 += ");
@@ -248,8 +330,8 @@ pub fn generate(formula: &Formula, precision: Precision, monoid: &Monoid) -> Ker
         src.push_str("    }\n    __syncthreads();\n");
     }
     src.push_str("    if (active) for (int t = 0; t < len; t++) {\n      const long long j = t0 + t; (void)j;\n");
-    for id in (0..g.len()).filter(|&id| live[id] && g.deps(id) & inner_bit != 0) {
-        let _ = writeln!(src, "      /* node {id}: {:?} */ {}", g.node(id).op, node_code(g, id, &load));
+    for id in (0..g.len()).filter(|&id| computed(id) && g.deps(id) & inner_bit != 0) {
+        let _ = writeln!(src, "      /* node {id}: {:?} */ {}", g.node(id).op, code(id));
     }
     let f = formula.roots[0];
     let weight = formula.roots.get(1).map_or(String::new(), |r| format!(" const T* G = n{r};"));

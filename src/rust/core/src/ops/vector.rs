@@ -4,7 +4,7 @@
 
 use crate::error::Result;
 use crate::formula::{Graph, NodeId};
-use crate::ops::{linalg, Args, Binary, Def, Param, Unary};
+use crate::ops::{linalg, Args, Binary, Def, Op, Param, Unary};
 use crate::Real;
 
 use Param::F;
@@ -95,6 +95,41 @@ pub enum PairSum {
 }
 
 impl PairSum {
+    /// The term in CUDA C, of `{a}` and `{b}` (`{f}`: the single-precision suffix).
+    pub fn cuda(self) -> &'static str {
+        match self {
+            PairSum::SquaredDifference => "(({a}) - ({b})) * (({a}) - ({b}))",
+            PairSum::Product => "({a}) * ({b})",
+            PairSum::AbsoluteDifference => "fabs{f}(({a}) - ({b}))",
+        }
+    }
+
+    /// The pair sum computed by node `id`: Σ over all components of
+    /// `u(b(x, y))`, `b(x, y)` or `Square(x)`. Gives the pair, x, y and the element-wise
+    /// nodes in between (whether they have other uses is the caller's
+    /// business).
+    pub fn of_node(g: &Graph, id: NodeId) -> Option<(PairSum, NodeId, NodeId, Vec<NodeId>)> {
+        let node = g.node(id);
+        let Op::Sum(group) = node.op else { return None };
+        let arg = node.args[0];
+        if group != g.dim(arg) || group < 2 {
+            return None;
+        }
+        let (unary, binary) = match g.node(arg).op {
+            Op::Unary(u) => (Some(u), g.node(arg).args[0]),
+            Op::Binary(_) => (None, arg),
+            _ => return None,
+        };
+        let Op::Binary(b) = g.node(binary).op else {
+            // Σ x² (SqNorm2) is the pair sum Σ x x.
+            let x = g.node(arg).args[0];
+            return (unary == Some(Unary::Square)).then(|| (PairSum::Product, x, x, vec![arg]));
+        };
+        let pair = PairSum::recognize(b, unary)?;
+        let between = if unary.is_some() { vec![arg, binary] } else { vec![arg] };
+        Some((pair, g.node(binary).args[0], g.node(binary).args[1], between))
+    }
+
     /// The pair computed by `u(b(x, y))` (`u` absent: `b(x, y)`), if it is one.
     pub fn recognize(b: Binary, u: Option<Unary>) -> Option<PairSum> {
         match (b, u) {
