@@ -525,6 +525,20 @@ add("- Ratio = keopsr throughput / other = other's time / keopsr's time (above 1
 add("")
 
 fam_ids <- unique(vapply(fam_list, `[[`, "", "id"))
+# Writes a table row: `cells` (keopsr's columns), then time and ratio of
+# each other tool, then the agreement checks.
+add_comparison_row <- function(cells, fid, D, dtype, n, others, ks) {
+  checks <- character()
+  for (o in others) {
+    r <- cell(fid, D, dtype, n, o)
+    if (is.null(r)) { cells <- c(cells, "", ""); next }
+    if (r$status != "ok") { cells <- c(cells, r$status, ""); next }
+    cells <- c(cells, f_s(r$median_s), f_ratio(r$median_s / ks))
+    if (!is.na(r$check)) checks <- c(checks, r$check)
+  }
+  add("| %s |", paste(c(cells, paste(checks, collapse = "; ")), collapse = " | "))
+}
+
 for (fid in setdiff(fam_ids, "knn")) {
   fams <- Filter(function(f) f$id == fid, fam_list)
   fam <- fams[[1]]
@@ -544,15 +558,7 @@ for (fid in setdiff(fam_ids, "knn")) {
     cells <- c(dtype, f_n(n),
                if (k$status == "ok") f_s(ks) else k$status,
                if (!is.na(ks)) sprintf("%.3g", n * n / ks) else "")
-    checks <- character()
-    for (o in others) {
-      r <- cell(fid, fam$D, dtype, n, o)
-      if (is.null(r)) { cells <- c(cells, "", ""); next }
-      if (r$status != "ok") { cells <- c(cells, r$status, ""); next }
-      cells <- c(cells, f_s(r$median_s), f_ratio(r$median_s / ks))
-      if (!is.na(r$check)) checks <- c(checks, r$check)
-    }
-    add("| %s |", paste(c(cells, paste(checks, collapse = "; ")), collapse = " | "))
+    add_comparison_row(cells, fid, fam$D, dtype, n, others, ks)
   }
   add("")
 }
@@ -573,15 +579,7 @@ if ("knn" %in% fam_ids) {
     if (is.null(k)) next
     ks <- if (k$status == "ok") k$median_s else NA
     cells <- c(f$D, f_n(n), if (k$status == "ok") f_s(ks) else k$status)
-    checks <- character()
-    for (o in others) {
-      r <- cell("knn", f$D, "float64", n, o)
-      if (is.null(r)) { cells <- c(cells, "", ""); next }
-      if (r$status != "ok") { cells <- c(cells, r$status, ""); next }
-      cells <- c(cells, f_s(r$median_s), f_ratio(r$median_s / ks))
-      if (!is.na(r$check)) checks <- c(checks, r$check)
-    }
-    add("| %s |", paste(c(cells, paste(checks, collapse = "; ")), collapse = " | "))
+    add_comparison_row(cells, "knn", f$D, "float64", n, others, ks)
   }
   add("")
 }

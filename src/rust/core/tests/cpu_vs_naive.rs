@@ -124,27 +124,10 @@ fn naive(f: &Formula, data: &[(Vec<f64>, usize)], ni: usize, nj: usize) -> (Vec<
     (vals, idx)
 }
 
-fn inputs_of(data: &[(Vec<f64>, usize)], dims: &[usize]) -> Vec<(Vec<f64>, usize, usize)> {
-    data.iter().zip(dims).map(|((v, n), &d)| (v.clone(), *n, d)).collect()
-}
-
 fn check(formula: &str, aliases: &[&str], ni: usize, nj: usize, options: Options, tol: f64) {
     let f = Formula::parse(formula, aliases).unwrap();
-    let vars = f.variables().unwrap();
-    let data: Vec<(Vec<f64>, usize)> = vars
-        .iter()
-        .enumerate()
-        .map(|(p, v)| {
-            let n = match v.cat {
-                Cat::I => ni,
-                Cat::J => nj,
-                Cat::P => 1,
-            };
-            (random(n * v.dim, p as u64 + 17 * ni as u64 + nj as u64), n)
-        })
-        .collect();
-    let dims: Vec<usize> = vars.iter().map(|v| v.dim).collect();
-    let owned = inputs_of(&data, &dims);
+    let owned = common::random_data(&f.variables().unwrap(), ni, nj, 17 * ni as u64 + nj as u64);
+    let data: Vec<(Vec<f64>, usize)> = owned.iter().map(|(v, n, _)| (v.clone(), *n)).collect();
     let inputs: Vec<Input<'_>> = owned.iter().map(|(v, n, d)| Input::matrix(v, *n, *d)).collect();
     let out = evaluate(&f, &inputs, &options, &mut || false).unwrap();
     let (want_v, want_k) = naive(&f, &data, ni, nj);
