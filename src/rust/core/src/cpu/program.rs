@@ -47,8 +47,9 @@ enum Kind {
     /// so high-dimensional sums (SqDist, Scalprod, ...) stay in L1 and allow
     /// large tiles.
     FusedSum { dim: usize, chain: Vec<Instr> },
-    /// A fused sum whose chain is one of the [`PairSum`]s of its two
-    /// arguments: one pass over the tile, the partial sums in registers.
+    /// A fused sum that is a [`PairSum`] of its two arguments (see
+    /// `PairSum::of_node`): one pass over the tile, the partial sums in
+    /// registers.
     SumPairs { dim: usize, pair: PairSum },
     /// Copies a narrow value across the tile (a root that is constant in j).
     Broadcast,
@@ -212,9 +213,12 @@ impl Program {
                 Kind::Sum(group) if group == graph.dim(node.args[0]) && fused[node.args[0]] => {
                     let chain = chains[node.args[0]].clone();
                     program.cost_per_pair += group * chain.len();
-                    match pair_sum(&chain) {
-                        Some((pair, operands)) => {
-                            let instr = Instr { kind: Kind::SumPairs { dim: group, pair }, out, args: operands };
+                    let pair = PairSum::of_node(graph, id)
+                        .filter(|(_, x, y, between)| between.iter().all(|&b| fused[b]) && !fused[*x] && !fused[*y]);
+                    match pair {
+                        Some((pair, x, y, _)) => {
+                            let args = [x, y].map(|v| slots[v].expect("children precede parents")).to_vec();
+                            let instr = Instr { kind: Kind::SumPairs { dim: group, pair }, out, args };
                             push_instr(&mut program, graph, id, instr, outer_bit, inner_bit);
                             continue;
                         }
@@ -511,20 +515,6 @@ fn push_instr(program: &mut Program, graph: &Graph, id: NodeId, instr: Instr, ou
     }
 }
 
-/// The pair sum computed by a fused chain `b(x, y)` or `u(b(x, y))` of
-/// unfused operands x, y, with those operands.
-fn pair_sum(chain: &[Instr]) -> Option<(PairSum, Vec<Slot>)> {
-    let Kind::Binary(b) = chain.first()?.kind else { return None };
-    let operands = &chain[0].args;
-    let unary = match chain {
-        [_] => None,
-        [first, Instr { kind: Kind::Unary(u), args, .. }] if args[0] == first.out => Some(*u),
-        _ => return None,
-    };
-    let pair = PairSum::recognize(b, unary)?;
-    operands.iter().all(|a| !a.fused).then(|| (pair, operands.clone()))
-}
-
 /// Which nodes are fused into the sum that consumes them: element-wise nodes
 /// that depend on both indices (they change with every pair), are not roots,
 /// and are used only by other fused nodes or by sums of all their components;
@@ -547,7 +537,13 @@ fn fusable(graph: &Graph, roots: &[NodeId], live: &[bool], both: u8) -> Vec<bool
             consumers[a].push(id);
         }
     }
-    let summed = |id: NodeId| consumers[id].iter().all(|&c| graph.node(c).op == Op::Sum(graph.dim(id)));
+    // The one or two element-wise nodes of each pair sum.
+    let mut in_pair_sum = vec![false; n];
+    for id in (0..n).filter(|&id| live[id]) {
+        for b in PairSum::of_node(graph, id).map_or(vec![], |(.., between)| between) {
+            in_pair_sum[b] = true;
+        }
+    }
     let mut fused = vec![false; n];
     for id in (0..n).rev() {
         let node = graph.node(id);
@@ -558,23 +554,7 @@ fn fusable(graph: &Graph, roots: &[NodeId], live: &[bool], both: u8) -> Vec<bool
             && !roots.contains(&id)
             && !consumers[id].is_empty()
             && consumers[id].iter().all(|&c| fused[c] || graph.node(c).op == Op::Sum(node.dim));
-        let in_pair_sum = || match node.op {
-            // b(x, y) summed, or inside u(b(x, y)) summed.
-            Op::Binary(b) => {
-                (summed(id) && PairSum::recognize(b, None).is_some())
-                    || consumers[id].iter().all(|&c| match graph.node(c).op {
-                        Op::Unary(u) => fused[c] && PairSum::recognize(b, Some(u)).is_some(),
-                        _ => false,
-                    })
-            }
-            // u(b(x, y)) summed.
-            Op::Unary(u) => {
-                summed(id)
-                    && matches!(graph.node(node.args[0]).op, Op::Binary(b) if PairSum::recognize(b, Some(u)).is_some())
-            }
-            _ => false,
-        };
-        fused[id] = candidate && node.dim >= 2 && (node.dim >= FUSE_MIN_DIM || in_pair_sum());
+        fused[id] = candidate && node.dim >= 2 && (node.dim >= FUSE_MIN_DIM || in_pair_sum[id]);
     }
     fused
 }
