@@ -90,4 +90,13 @@ test_that("GPU results equal CPU results (GPU machines only)", {
     f <- function() sum(sqdist(Vi(x), Vj(y)), index = "j")
     expect_close(run("gpu", "float64", f), run("cpu", "float64", f), 1e-12)
   }
+  # Large outputs (computed in chunks of components): a kernel times weights
+  # of dimension 500, and a softmax over them.
+  x <- matrix(rnorm(300 * 3), 300, 3); y <- matrix(rnorm(400 * 3), 400, 3)
+  w <- matrix(rnorm(400 * 500), 400, 500)
+  for (f in list(function() sum(exp(-sqdist(Vi(x), Vj(y))) * Vj(w), index = "j"),
+                 function() sumsoftmaxweight(-sqdist(Vi(x), Vj(y)), Vj(w), "j"))) {
+    expect_close(run("gpu", "float64", f), run("cpu", "float64", f), 1e-12)
+    expect_close(run("gpu", "float32", f), run("cpu", "float32", f), 1e-5)
+  }
 })

@@ -87,6 +87,16 @@ fn every_kernel_compiles_with_nvrtc() {
             cuda::nvrtc::compile(&kernel.source, "compute_80").unwrap_or_else(|e| panic!("{formula}, D = {d}: {e}"));
         }
     }
+    // High-dimensional outputs (chunked along blockIdx.z), both precisions.
+    let aliases = ["x = Vi(3)", "y = Vj(3)", "b = Vj(1000)"];
+    for formula in ["Sum_Reduction(Exp(-SqDist(x, y)) * b, 1)", "SumSoftMaxWeight_Reduction(-SqDist(x, y), 1, b)"] {
+        let f = Formula::parse(formula, &aliases).unwrap();
+        for (precision, scheme) in [(Precision::F64, SumScheme::Block), (Precision::F32, SumScheme::Kahan)] {
+            let kernel = cuda::kernel(&f, &Options { precision, sum_scheme: scheme, ..Options::default() });
+            assert_eq!(kernel.out_chunks, 1000usize.div_ceil(32), "{formula}");
+            cuda::nvrtc::compile(&kernel.source, "compute_80").unwrap_or_else(|e| panic!("{formula}, {precision:?}: {e}"));
+        }
+    }
     // A real architecture gives a CUBIN.
     let f = Formula::parse("Sum_Reduction(Exp(-SqDist(x, y)) * b, 1)", A).unwrap();
     let out = cuda::compile(&f, &Options::default(), "sm_90", None).unwrap();

@@ -78,13 +78,30 @@ const REDUCTIONS: &[&str] = &[
 
 /// High-dimensional formulas: pair sums read their variables component by
 /// component (no per-thread arrays of dimension 500 or 2000), and variables
-/// too large for shared memory are read from global memory.
-const HIGH_DIM: &[(&str, &[&str])] = &[
-    ("Sum_Reduction(Exp(-SqDist(x, y) * p) * b, 1)", &["x = Vi(500)", "y = Vj(500)", "b = Vj(1)", "p = Pm(1)"]),
-    ("Sum_Reduction(Sum(Abs(x - y)) + (x | y) + SqNorm2(x), 0)", &["x = Vi(500)", "y = Vj(500)"]),
-    ("KMin_ArgKMin_Reduction(SqDist(x, y), 3, 1)", &["x = Vi(2000)", "y = Vj(2000)"]),
-    ("LogSumExp_Reduction(-SqDist(x, y) + (x | y) * 0.001, 0)", &["x = Vi(2000)", "y = Vj(2000)"]),
+/// too large for shared memory are read from global memory. High-dimensional
+/// outputs (a kernel times weights of dimension 64 to 150) are computed in
+/// chunks of components, one chunk per `blockIdx.z`.
+const HIGH_DIM: &[(&str, &[&str], Precision, SumScheme)] = &[
+    ("Sum_Reduction(Exp(-SqDist(x, y) * p) * b, 1)", &["x = Vi(500)", "y = Vj(500)", "b = Vj(1)", "p = Pm(1)"], Precision::F64, SumScheme::Block),
+    ("Sum_Reduction(Sum(Abs(x - y)) + (x | y) + SqNorm2(x), 0)", &["x = Vi(500)", "y = Vj(500)"], Precision::F64, SumScheme::Block),
+    ("KMin_ArgKMin_Reduction(SqDist(x, y), 3, 1)", &["x = Vi(2000)", "y = Vj(2000)"], Precision::F64, SumScheme::Block),
+    ("LogSumExp_Reduction(-SqDist(x, y) + (x | y) * 0.001, 0)", &["x = Vi(2000)", "y = Vj(2000)"], Precision::F64, SumScheme::Block),
+    ("Sum_Reduction(Exp(-SqDist(x, y) * p) * b, 1)", &["x = Vi(3)", "y = Vj(3)", "b = Vj(100)", "p = Pm(1)"], Precision::F64, SumScheme::Block),
+    ("Sum_Reduction(Sin(b) * Exp(-SqDist(x, y)) + b * p, 1)", &["x = Vi(3)", "y = Vj(3)", "b = Vj(70)", "p = Pm(1)"], Precision::F32, SumScheme::Kahan),
+    ("SumSoftMaxWeight_Reduction(-SqDist(x, y), 1, Exp(b * 0.1) - b)", &["x = Vi(3)", "y = Vj(3)", "b = Vj(70)"], Precision::F64, SumScheme::Block),
+    ("SumSoftMaxWeight_Reduction(x | y, 1, b)", &["x = Vi(2)", "y = Vj(2)", "b = Vj(64)"], Precision::F64, SumScheme::Block),
+    ("LogSumExp_Reduction(-SqDist(x, y) * 0.01, 0, Exp(x * 0.1))", &["x = Vi(150)", "y = Vj(150)"], Precision::F64, SumScheme::Block),
 ];
+
+/// The sizes of the per-thread arrays a kernel declares (`T name[size]`).
+fn thread_arrays(source: &str) -> Vec<usize> {
+    source
+        .lines()
+        .map(str::trim_start)
+        .filter(|l| l.starts_with("T "))
+        .flat_map(|l| l.split('[').skip(1).filter_map(|rest| rest.split(']').next()?.parse::<usize>().ok()))
+        .collect()
+}
 
 fn case(text: &str, precision: Precision, scheme: SumScheme, seed: u64) -> Case {
     case_with(text, A, precision, scheme, seed)
@@ -117,7 +134,8 @@ fn program(k: usize, c: &Case) -> String {
     );
     let args: Vec<String> = (0..nvars).map(|v| format!("in[{v}].data(), n[{v}]")).collect();
     s += &format!(
-        "  for (long long by = 0; by < splits; by++) for (long long bx = 0; bx < rows; bx++) {{ blockIdx = {{(unsigned)bx, (unsigned)by, 0}}; k{k}::keopsr_reduce({}{}rows, inner, chunk, acc.data(), arg.data()); }}\n",
+        "  for (unsigned bz = 0; bz < {}; bz++) for (long long by = 0; by < splits; by++) for (long long bx = 0; bx < rows; bx++) {{ blockIdx = {{(unsigned)bx, (unsigned)by, bz}}; k{k}::keopsr_reduce({}{}rows, inner, chunk, acc.data(), arg.data()); }}\n",
+        kernel.out_chunks,
         args.join(", "),
         if args.is_empty() { "" } else { ", " }
     );
@@ -202,13 +220,13 @@ fn generated_kernels_match_the_cpu_engine() {
         cases.push(case(&format!("Sum_Reduction({body}, 1)"), Precision::F32, SumScheme::Kahan, 7));
         cases.push(case(&format!("Sum_Reduction({body}, 0)"), Precision::F32, SumScheme::Direct, 9));
     }
-    for (k, &(text, aliases)) in HIGH_DIM.iter().enumerate() {
-        let c = case_with(text, aliases, Precision::F64, SumScheme::Block, 100 + k as u64);
-        let source = cuda::kernel(&c.formula, &Options::default()).source;
-        for big in ["[500]", "[2000]"] {
-            let declares = |l: &str| l.trim_start().starts_with("T n") && l.contains(big);
-            assert!(!source.lines().any(declares), "{text}: a per-thread array of {big} in\n{source}");
-        }
+    for (k, &(text, aliases, precision, scheme)) in HIGH_DIM.iter().enumerate() {
+        let c = case_with(text, aliases, precision, scheme, 100 + k as u64);
+        let kernel = cuda::kernel(&c.formula, &Options { precision, sum_scheme: scheme, ..Options::default() });
+        let arrays = thread_arrays(&kernel.source);
+        assert!(arrays.iter().all(|&n| n <= 64), "{text}: per-thread arrays of sizes {arrays:?} in\n{}", kernel.source);
+        let output_dim = c.formula.reduction.output_cols().0;
+        assert_eq!(kernel.out_chunks, if output_dim >= 64 { output_dim.div_ceil(32) } else { 1 }, "{text}");
         cases.push(c);
     }
     let dir = std::env::temp_dir().join(format!("keopsr-emulated-{}", std::process::id()));

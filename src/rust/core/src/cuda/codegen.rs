@@ -20,8 +20,14 @@
 //! array of 2000 values (no register spilling). Reduced-index variables
 //! that would leave shared-memory tiles of fewer than 32 indices are read
 //! from global memory (the same address for the whole block: a broadcast).
-//! Not chunked yet: formulas whose *output* has a large dimension (a kernel
-//! times high-dimensional weights) still hold it per thread.
+//!
+//! Large outputs: when the reduced formula with many components (F of a sum,
+//! the weights G of a weighted log-sum-exp or softmax: a kernel times
+//! high-dimensional weights) is element-wise in variables and scalars, each
+//! block computes `OUT_CHUNK` of its components (`blockIdx.z` picks which)
+//! with the reduction cut to those components (`Monoid::output_chunk`). The
+//! scalar part (the kernel) is computed again for every chunk, but no thread
+//! holds more than `OUT_CHUNK` accumulators.
 
 use std::fmt::Write;
 
@@ -29,7 +35,7 @@ use crate::formula::{Cat, Formula, Graph, NodeId, DEP_I, DEP_J};
 use crate::ops::vector::PairSum;
 use crate::ops::{Extremum, Op};
 use crate::plan::Precision;
-use crate::reduction::Monoid;
+use crate::reduction::{Monoid, OutputChunk, Slot};
 
 /// Threads per block (= output rows per block).
 pub const BLOCK: usize = 128;
@@ -37,6 +43,10 @@ pub const BLOCK: usize = 128;
 const SHARED_BYTES: usize = 32 * 1024;
 /// Fewest reduced indices per staged tile.
 const MIN_TILE: usize = 32;
+/// Output components per block when the output is chunked.
+const OUT_CHUNK: usize = 32;
+/// Smallest output dimension that is chunked.
+const OUT_CHUNK_MIN: usize = 64;
 
 /// Name of the generated kernel function.
 pub const KERNEL_NAME: &str = "keopsr_reduce";
@@ -50,6 +60,8 @@ pub struct Kernel {
     /// Monoid state length: values and indices.
     pub value_len: usize,
     pub index_len: usize,
+    /// Blocks along `blockIdx.z`: chunks of the output components (1: not chunked).
+    pub out_chunks: usize,
 }
 
 fn literal(v: f64) -> String {
@@ -163,6 +175,69 @@ fn node_code(g: &Graph, id: NodeId, load: &Load<'_>) -> String {
     }
 }
 
+/// The output chunking of a formula (see the module comment): the reduction
+/// cut to a chunk, the formula holding the components, and the nodes
+/// computed one component at a time (`part`; none of them is stored).
+struct Chunking {
+    chunk: OutputChunk,
+    root: NodeId,
+    part: Vec<bool>,
+}
+
+/// Whether the formula's output is chunked: its reduction splits by
+/// component, with at least `OUT_CHUNK_MIN` of them, and the formula holding
+/// them is element-wise down to variables and scalars, with no node used
+/// elsewhere (variables may be).
+fn chunking(formula: &Formula, monoid: &Monoid, uses: &[usize]) -> Option<Chunking> {
+    let g = &formula.graph;
+    let chunk = monoid.output_chunk(OUT_CHUNK).filter(|c| c.dim >= OUT_CHUNK_MIN)?;
+    let root = formula.roots[chunk.root];
+    let mut part = vec![false; g.len()];
+    let mut todo = vec![root];
+    while let Some(id) = todo.pop() {
+        let node = g.node(id);
+        let elementwise = match node.op {
+            Op::Var(_) => true,
+            Op::Const(_) | Op::Unary(_) | Op::Binary(_) | Op::Ternary(_) | Op::Pow(_) | Op::Round(_) => {
+                uses[id] == usize::from(id != root) && formula.roots.iter().filter(|&&r| r == id).count() == usize::from(id == root)
+            }
+            _ => false,
+        };
+        if !elementwise {
+            return None;
+        }
+        part[id] = true;
+        for &a in &node.args {
+            match g.dim(a) {
+                1 => {}
+                d if d == chunk.dim => todo.push(a),
+                _ => return None,
+            }
+        }
+    }
+    Some(Chunking { chunk, root, part })
+}
+
+/// Component `c` (a C expression) of a node of the chunked part, as one
+/// C expression (the same templates as [`node_code`]).
+fn component(g: &Graph, id: NodeId, c: &str, part: &[bool], direct: &[bool], load: &Load<'_>) -> String {
+    let node = g.node(id);
+    let arg = |k: usize| {
+        let a = node.args[k];
+        if part[a] { component(g, a, c, part, direct, load) } else { operand(g, a, c, direct, load) }
+    };
+    match node.op {
+        Op::Var(_) => operand(g, id, c, direct, load),
+        Op::Const(bits) => literal(f64::from_bits(bits)),
+        Op::Unary(u) => format!("({})", expand(u.cuda(), &[("{x}", arg(0))])),
+        Op::Binary(b) => format!("({})", expand(b.cuda(), &[("{a}", arg(0)), ("{b}", arg(1))])),
+        Op::Ternary(t) => format!("({})", expand(t.cuda(), &[("{a}", arg(0)), ("{b}", arg(1)), ("{c}", arg(2))])),
+        Op::Pow(n) => format!("keops_powi({}, {n})", arg(0)),
+        Op::Round(digits) => format!("keops_round({}, {digits})", arg(0)),
+        ref op => unreachable!("not element-wise: {op:?}"),
+    }
+}
+
 const PRELUDE: &str = r#"
 #ifndef NAN
 #define NAN __int_as_float(0x7fffffff)
@@ -218,15 +293,55 @@ pub fn generate(formula: &Formula, precision: Precision, monoid: &Monoid) -> Ker
         Precision::F64 => ("double", "", 8),
         Precision::F32 => ("float", "f", 4),
     };
+    // Pair sums, the element-wise nodes they absorb, and the variables
+    // they read directly.
+    let mut uses = vec![0usize; g.len()];
+    for id in (0..g.len()).filter(|&id| live[id]) {
+        for &a in &g.node(id).args {
+            uses[a] += 1;
+        }
+    }
+    let mut absorbed = vec![false; g.len()];
+    let mut pair_sums: Vec<Option<PairSumCode>> = (0..g.len()).map(|_| None).collect();
+    for id in (0..g.len()).filter(|&id| live[id]) {
+        if let Some((pair, x, y, between)) = PairSum::of_node(g, id) {
+            if between.iter().all(|&b| uses[b] == 1 && !formula.roots.contains(&b)) {
+                between.iter().for_each(|&b| absorbed[b] = true);
+                pair_sums[id] = Some(PairSumCode { pair, x, y });
+            }
+        }
+    }
+    // The chunked part of the output is computed inside the push, one
+    // component at a time; its variables are read directly.
+    let chunking = chunking(formula, monoid, &uses);
+    let in_part = |id: NodeId| chunking.as_ref().is_some_and(|ch| ch.part[id]);
+    for id in (0..g.len()).filter(|&id| in_part(id) && !matches!(g.node(id).op, Op::Var(_))) {
+        absorbed[id] = true;
+    }
+    let mut stored = vec![false; g.len()]; // used by a node that is computed
+    for id in (0..g.len()).filter(|&id| live[id] && !absorbed[id]) {
+        for &a in &g.node(id).args {
+            stored[a] = true;
+        }
+    }
+    for &r in formula.roots.iter().filter(|&&r| !in_part(r)) {
+        stored[r] = true;
+    }
+    let direct: Vec<bool> =
+        (0..g.len()).map(|id| live[id] && matches!(g.node(id).op, Op::Var(_)) && !stored[id]).collect();
+    let computed = |id: NodeId| live[id] && !absorbed[id] && !direct[id];
+
     // Reduced-index variables staged in shared memory: offsets in tile units.
     let mut staged: Vec<(usize, usize, usize)> = Vec::new(); // (pos, dim, offset)
     let mut staged_dims = 0;
     // Variables that would leave tiles of fewer than MIN_TILE indices (high
     // dimensions) are read from global memory instead: every thread of a
-    // block reads the same address there, a broadcast from the cache.
+    // block reads the same address there, a broadcast from the cache. So are
+    // those of a chunked output, of which a block reads one chunk.
+    let chunked_var = |pos: usize| (0..g.len()).any(|id| in_part(id) && g.node(id).op == Op::Var(pos));
     for (pos, v) in vars.iter().enumerate() {
         if let Some(v) = v {
-            if v.cat == inner_cat && (staged_dims + v.dim) * bytes * MIN_TILE <= SHARED_BYTES {
+            if v.cat == inner_cat && !chunked_var(pos) && (staged_dims + v.dim) * bytes * MIN_TILE <= SHARED_BYTES {
                 staged.push((pos, v.dim, staged_dims));
                 staged_dims += v.dim;
             }
@@ -246,36 +361,6 @@ pub fn generate(formula: &Formula, precision: Precision, monoid: &Monoid) -> Ker
             _ => format!("in{pos}[{c} * nrow{pos} + row]"),
         }
     };
-    // Pair sums, the element-wise nodes they absorb, and the variables
-    // they read directly.
-    let mut uses = vec![0usize; g.len()];
-    for id in (0..g.len()).filter(|&id| live[id]) {
-        for &a in &g.node(id).args {
-            uses[a] += 1;
-        }
-    }
-    let mut absorbed = vec![false; g.len()];
-    let mut pair_sums: Vec<Option<PairSumCode>> = (0..g.len()).map(|_| None).collect();
-    for id in (0..g.len()).filter(|&id| live[id]) {
-        if let Some((pair, x, y, between)) = PairSum::of_node(g, id) {
-            if between.iter().all(|&b| uses[b] == 1 && !formula.roots.contains(&b)) {
-                between.iter().for_each(|&b| absorbed[b] = true);
-                pair_sums[id] = Some(PairSumCode { pair, x, y });
-            }
-        }
-    }
-    let mut stored = vec![false; g.len()]; // used by a node that is computed
-    for id in (0..g.len()).filter(|&id| live[id] && !absorbed[id]) {
-        for &a in &g.node(id).args {
-            stored[a] = true;
-        }
-    }
-    for &r in &formula.roots {
-        stored[r] = true;
-    }
-    let direct: Vec<bool> =
-        (0..g.len()).map(|id| live[id] && matches!(g.node(id).op, Op::Var(_)) && !stored[id]).collect();
-    let computed = |id: NodeId| live[id] && !absorbed[id] && !direct[id];
     let code = |id: NodeId| match &pair_sums[id] {
         Some(p) => format!(
             "{{ T s = (T)0; for (int c = 0; c < {d}; c++) s += {term}; n{id}[0] = s; }}",
@@ -284,8 +369,11 @@ pub fn generate(formula: &Formula, precision: Precision, monoid: &Monoid) -> Ker
         ),
         None => node_code(g, id, &load),
     };
+    // The full state (what the host merges) and the one a thread keeps.
     let (value_len, index_len) = monoid.state_len();
-    let (init, push) = monoid.cuda();
+    let acc_monoid = chunking.as_ref().map_or(*monoid, |ch| ch.chunk.monoid);
+    let (acc_len, arg_len) = acc_monoid.state_len();
+    let (init, push) = acc_monoid.cuda();
 
     let mut src = String::new();
     let _ = writeln!(src, "// keopsr kernel, {scalar}, {:?}", monoid.reduction);
@@ -305,7 +393,10 @@ pub fn generate(formula: &Formula, precision: Precision, monoid: &Monoid) -> Ker
         "  const long long row = (long long)blockIdx.x * blockDim.x + threadIdx.x;\n  const bool active = row < rows;\n  \
          const long long begin = (long long)blockIdx.y * chunk;\n  const long long end = min(begin + chunk, inner);\n",
     );
-    let _ = writeln!(src, "  T acc[{}]; long long arg[{}];", value_len.max(1), index_len.max(1));
+    let _ = writeln!(src, "  T acc[{}]; long long arg[{}];", acc_len.max(1), arg_len.max(1));
+    if chunking.is_some() {
+        let _ = writeln!(src, "  const int first = blockIdx.z * {OUT_CHUNK}; // first output component of this block");
+    }
     let _ = writeln!(src, "  {init}");
     for id in (0..g.len()).filter(|&id| computed(id)) {
         let _ = writeln!(src, "  T n{id}[{}];", g.dim(id));
@@ -333,15 +424,40 @@ pub fn generate(formula: &Formula, precision: Precision, monoid: &Monoid) -> Ker
     for id in (0..g.len()).filter(|&id| computed(id) && g.deps(id) & inner_bit != 0) {
         let _ = writeln!(src, "      /* node {id}: {:?} */ {}", g.node(id).op, code(id));
     }
-    let f = formula.roots[0];
-    let weight = formula.roots.get(1).map_or(String::new(), |r| format!(" const T* G = n{r};"));
-    let _ = writeln!(src, "      {{ const T* F = n{f};{weight} {push} }}");
+    let mut roots: Vec<String> = formula.roots.iter().map(|r| format!("n{r}")).collect();
+    if let Some(ch) = &chunking {
+        let _ = writeln!(
+            src,
+            "      T part[{w}];\n#pragma unroll\n      for (int k = 0; k < {w}; k++) {{ const int c = first + k; part[k] = c < {d} ? {value} : (T)0; }}",
+            w = ch.chunk.width,
+            d = ch.chunk.dim,
+            value = component(g, ch.root, "c", &ch.part, &direct, &load)
+        );
+        roots[ch.chunk.root] = "part".into();
+    }
+    let weight = roots.get(1).map_or(String::new(), |r| format!(" const T* G = {r};"));
+    let _ = writeln!(src, "      {{ const T* F = {};{weight} {push} }}", roots[0]);
     src.push_str("    }\n  }\n");
-    let _ = writeln!(
-        src,
-        "  if (active) {{\n    const long long at = (long long)blockIdx.y * rows + row;\n    \
-         for (int s = 0; s < {value_len}; s++) out_acc[at * {value_len} + s] = acc[s];\n    \
-         for (int s = 0; s < {index_len}; s++) out_arg[at * {index_len} + s] = arg[s];\n  }}\n}}"
-    );
-    Kernel { source: src.replace("{f}", suffix), tile, value_len, index_len }
+    src.push_str("  if (active) {\n    const long long at = (long long)blockIdx.y * rows + row;\n");
+    match &chunking {
+        Some(ch) => {
+            for slot in &ch.chunk.slots {
+                let _ = match *slot {
+                    Slot::Fixed { from, to } => writeln!(src, "    out_acc[at * {value_len} + {to}] = acc[{from}];"),
+                    Slot::Components { from, to } => writeln!(
+                        src,
+                        "    for (int k = 0; k < {w}; k++) if (first + k < {d}) out_acc[at * {value_len} + {to} + first + k] = acc[{from} + k];",
+                        w = ch.chunk.width,
+                        d = ch.chunk.dim
+                    ),
+                };
+            }
+        }
+        None => {
+            let _ = writeln!(src, "    for (int s = 0; s < {value_len}; s++) out_acc[at * {value_len} + s] = acc[s];");
+        }
+    }
+    let _ = writeln!(src, "    for (int s = 0; s < {index_len}; s++) out_arg[at * {index_len} + s] = arg[s];\n  }}\n}}");
+    let out_chunks = chunking.as_ref().map_or(1, |ch| ch.chunk.dim.div_ceil(ch.chunk.width));
+    Kernel { source: src.replace("{f}", suffix), tile, value_len, index_len, out_chunks }
 }

@@ -161,7 +161,7 @@ pub fn reduce<T: Real + DeviceRepr + ValidAsZeroBits>(
             let len = inner_chunk.min(inner - c0);
             let row_blocks = rows.div_ceil(BLOCK);
             let tile = kernel.tile.max(1);
-            let splits = max_splits.div_ceil(row_blocks).clamp(1, len.div_ceil(tile).max(1));
+            let splits = max_splits.div_ceil(row_blocks * kernel.out_chunks).clamp(1, len.div_ceil(tile).max(1));
             let chunk = len.div_ceil(splits);
             let mut buffers = Vec::with_capacity(inputs.len());
             let mut sizes: Vec<i64> = Vec::with_capacity(inputs.len());
@@ -188,7 +188,7 @@ pub fn reduce<T: Real + DeviceRepr + ValidAsZeroBits>(
                 launch.arg(size);
             }
             launch.arg(&rows_arg).arg(&len_arg).arg(&chunk_arg).arg(&mut out_acc).arg(&mut out_arg);
-            let cfg = LaunchConfig { grid_dim: (row_blocks as u32, splits as u32, 1), block_dim: (BLOCK as u32, 1, 1), shared_mem_bytes: 0 };
+            let cfg = LaunchConfig { grid_dim: (row_blocks as u32, splits as u32, kernel.out_chunks as u32), block_dim: (BLOCK as u32, 1, 1), shared_mem_bytes: 0 };
             // SAFETY: the arguments match the generated kernel's signature
             // (one pointer and one row count per variable, then rows, inner,
             // chunk and the two outputs); the kernel writes out_acc/out_arg

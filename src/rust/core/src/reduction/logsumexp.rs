@@ -16,7 +16,7 @@
 //! State layout: `groups` maxima, then `groups × channels` sums.
 
 use super::sum::sum_run;
-use super::{Reduction, Tile};
+use super::{Reduction, Slot, Tile};
 
 /// `e[t] = exp(row[t] - m)`, with the AVX2/FMA exp where the CPU has it.
 #[inline(always)]
@@ -133,6 +133,16 @@ impl Layout {
                 }
             }
         }
+    }
+
+    /// Slots of a chunk of weight components (see
+    /// `Monoid::output_chunk`; F of dimension 1): the maximum and the
+    /// softmax normalizer are the same in every chunk, the weighted sums are
+    /// the chunk's own.
+    pub fn chunk_slots(&self) -> Vec<Slot> {
+        debug_assert!(self.groups == 1 && self.weights > 0);
+        let fixed = 1 + usize::from(self.softmax);
+        (0..fixed).map(|s| Slot::Fixed { from: s, to: s }).chain([Slot::Components { from: fixed, to: fixed }]).collect()
     }
 
     /// CUDA C: initial state and the push of one value (`F`, weights `G`),

@@ -175,6 +175,32 @@ pub struct Monoid {
     pub scheme: SumScheme,
 }
 
+/// Output chunking (CUDA): a reduction whose output has many components is
+/// computed a chunk of `width` components at a time, by `monoid`, the same
+/// reduction on `width` components. `slots` say where that chunk's state
+/// goes in the full state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutputChunk {
+    pub monoid: Monoid,
+    pub width: usize,
+    /// Which formula holds the components: 0 for F, 1 for the weights G.
+    pub root: usize,
+    /// Its full dimension.
+    pub dim: usize,
+    pub slots: Vec<Slot>,
+}
+
+/// Where slots of a chunk's state go in the full state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Slot {
+    /// Slot `from` goes to slot `to`: a value every chunk computes alike
+    /// (a running maximum).
+    Fixed { from: usize, to: usize },
+    /// Slots `from + k`, k < width, go to `to + first + k`, where `first` is
+    /// the chunk's first component; nowhere past the last component.
+    Components { from: usize, to: usize },
+}
+
 /// Index slot not yet filled (an empty range).
 pub const EMPTY: usize = usize::MAX;
 
@@ -246,6 +272,23 @@ impl Monoid {
                 logsumexp::Layout::of(self.reduction).push(v, tile)
             }
         }
+    }
+
+    /// The chunked form of this reduction for output chunks of `width`
+    /// components (see [`OutputChunk`]); `None` for reductions whose state
+    /// does not split by component (min/max, K-min, plain log-sum-exp).
+    pub fn output_chunk(&self, width: usize) -> Option<OutputChunk> {
+        let (reduction, root, dim, slots) = match self.reduction {
+            Reduction::Sum { dim } => (Reduction::Sum { dim: width }, 0, dim, sum::chunk_slots(self.scheme, dim, width)),
+            Reduction::LogSumExp { dim: 1, weight: Some(w) } => {
+                (Reduction::LogSumExp { dim: 1, weight: Some(width) }, 1, w, logsumexp::Layout::of(self.reduction).chunk_slots())
+            }
+            Reduction::SumSoftMaxWeight { weight } => {
+                (Reduction::SumSoftMaxWeight { weight: width }, 1, weight, logsumexp::Layout::of(self.reduction).chunk_slots())
+            }
+            _ => return None,
+        };
+        Some(OutputChunk { monoid: Monoid { reduction, scheme: self.scheme }, width, root, dim, slots })
     }
 
     /// CUDA C code of the state's initialization and of the push of one

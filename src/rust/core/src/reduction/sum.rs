@@ -3,7 +3,7 @@
 //! State: `dim` running sums, followed for the Kahan scheme by `dim`
 //! compensations (the true sum is s − comp).
 
-use super::{SumScheme, Tile};
+use super::{Slot, SumScheme, Tile};
 use crate::Real;
 
 pub fn state_len(dim: usize, scheme: SumScheme) -> (usize, usize) {
@@ -99,4 +99,13 @@ pub fn cuda(scheme: SumScheme, dim: usize) -> (String, String) {
         SumScheme::Block | SumScheme::Direct => format!("for (int c = 0; c < {dim}; c++) acc[c] += F[c];"),
     };
     (init, push)
+}
+
+/// Slots of a chunk of `width` components (see `Monoid::output_chunk`):
+/// its sums, then its compensations.
+pub fn chunk_slots(scheme: SumScheme, dim: usize, width: usize) -> Vec<Slot> {
+    match scheme {
+        SumScheme::Kahan => vec![Slot::Components { from: 0, to: 0 }, Slot::Components { from: width, to: dim }],
+        SumScheme::Block | SumScheme::Direct => vec![Slot::Components { from: 0, to: 0 }],
+    }
 }
