@@ -99,4 +99,9 @@ test_that("GPU results equal CPU results (GPU machines only)", {
     expect_close(run("gpu", "float64", f), run("cpu", "float64", f), 1e-12)
     expect_close(run("gpu", "float32", f), run("cpu", "float32", f), 1e-5)
   }
+  # An iterative solve keeps the kernel's data on the GPU between iterations
+  # (only the unknown is uploaded each time): the same solution as the CPU.
+  x <- matrix(runif(2000 * 2), 2000, 2); b <- sin(5 * x[, 1])
+  f <- function() solve(exp(-sqdist(Vi(x), Vj(x)) / 0.05), b, alpha = 0.1, tol = 1e-10)
+  expect_close(run("gpu", "float64", f), run("cpu", "float64", f), 1e-8)
 })

@@ -198,6 +198,8 @@ pub struct Prepared<'a> {
     options: Options,
     /// Reductions run on the GPU backend (a usable GPU was chosen).
     gpu: bool,
+    /// Device copies of `values` kept between reductions (iterative solvers).
+    resident: crate::cuda::Resident,
 }
 
 impl<'a> Prepared<'a> {
@@ -236,6 +238,7 @@ impl<'a> Prepared<'a> {
             values,
             options: *options,
             gpu,
+            resident: crate::cuda::Resident::default(),
         })
     }
 
@@ -261,7 +264,7 @@ impl<'a> Prepared<'a> {
     /// reductions run on the CPU: the GPU backend has no ranges yet, and
     /// `backend = "gpu"` with ranges is a backend error).
     pub fn run(&self, ranges: Option<&Ranges>, interrupted: &mut dyn FnMut() -> bool) -> Result<Output> {
-        self.dispatch(None, Reduce { prepared: self, ranges, interrupted })
+        self.dispatch(None, Reduce { prepared: self, replaced: None, ranges, interrupted })
     }
 
     /// Runs the reduction with argument `pos` replaced by `values`
@@ -273,7 +276,7 @@ impl<'a> Prepared<'a> {
         ranges: Option<&Ranges>,
         interrupted: &mut dyn FnMut() -> bool,
     ) -> Result<Output> {
-        self.dispatch(Some((pos, values)), Reduce { prepared: self, ranges, interrupted })
+        self.dispatch(Some((pos, values)), Reduce { prepared: self, replaced: Some(pos), ranges, interrupted })
     }
 
     /// The first component of the reduced formula on the diagonal, F(i, i),
@@ -325,6 +328,7 @@ impl<'a> Prepared<'a> {
     fn reduce<T: GpuReal>(
         &self,
         data: &[Data<'_, T>],
+        replaced: Option<usize>,
         ranges: Option<&Ranges>,
         interrupted: &mut dyn FnMut() -> bool,
     ) -> Result<Output> {
@@ -339,7 +343,7 @@ impl<'a> Prepared<'a> {
             ));
         }
         let states = if self.gpu && ranges.is_none() {
-            crate::cuda::reduce(&self.formula, &self.vars, monoid, data, rows, inner, &self.options, interrupted)?
+            crate::cuda::reduce(&self.formula, &self.vars, monoid, data, rows, inner, &self.options, &self.resident, replaced, interrupted)?
         } else {
             cpu::reduce_ranges(&self.program, monoid, data, rows, inner, ranges, self.options.threads, interrupted)?
         };
@@ -401,6 +405,8 @@ trait WithData {
 
 struct Reduce<'p, 'a, 'r, 'i> {
     prepared: &'p Prepared<'a>,
+    /// The argument whose values this call replaces (not kept on a GPU).
+    replaced: Option<usize>,
     ranges: Option<&'r Ranges>,
     interrupted: &'i mut dyn FnMut() -> bool,
 }
@@ -408,7 +414,7 @@ struct Reduce<'p, 'a, 'r, 'i> {
 impl WithData for Reduce<'_, '_, '_, '_> {
     type Out = Output;
     fn run<T: GpuReal>(self, data: &[Data<'_, T>]) -> Result<Output> {
-        self.prepared.reduce(data, self.ranges, self.interrupted)
+        self.prepared.reduce(data, self.replaced, self.ranges, self.interrupted)
     }
 }
 

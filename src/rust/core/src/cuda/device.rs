@@ -5,11 +5,15 @@
 //! partial monoid states of one (row chunk, reduced chunk), which the host
 //! merges in a fixed order with the CPU monoid (indices shifted by the
 //! chunk's offset) and finally finalizes. Several GPUs split the output rows.
+//!
+//! Repeated reductions on the same data (an iterative solver applying its
+//! operator, where only the unknown changes) keep the unchanged inputs on
+//! the device between calls: see [`Resident`].
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use cudarc::driver::{sys, CudaContext, CudaFunction, DeviceRepr, LaunchConfig, PushKernelArg, ValidAsZeroBits};
+use cudarc::driver::{sys, CudaContext, CudaFunction, CudaSlice, DeviceRepr, LaunchConfig, PushKernelArg, ValidAsZeroBits};
 use cudarc::nvrtc::Ptx;
 
 use super::codegen::{Kernel, BLOCK, KERNEL_NAME};
@@ -107,6 +111,47 @@ fn slice_rows<T: Real>(data: &Data<'_, T>, dim: usize, rows: std::ops::Range<usi
     out
 }
 
+/// Device copies of inputs kept between reductions on the same data: the
+/// owner (a prepared formula, whose data cannot change) promises that an
+/// input it does not replace in a call is the same as in earlier calls.
+/// Copies are kept only when a reduction fits in one launch (no streaming),
+/// and freed when the `Resident` is dropped.
+#[derive(Default)]
+pub struct Resident {
+    copies: Mutex<HashMap<CopyKey, Arc<dyn std::any::Any + Send + Sync>>>,
+    /// Bytes kept, by GPU.
+    bytes: Mutex<HashMap<usize, usize>>,
+}
+
+/// (GPU, input, first row, rows) of a kept copy, an `Arc<CudaSlice<T>>`.
+type CopyKey = (usize, usize, usize, usize);
+
+impl Resident {
+    /// Bytes kept on GPU `ordinal` (counted as free when sizing chunks, so
+    /// that the chunking, and with it the kept copies, stay the same).
+    fn bytes_on(&self, ordinal: usize) -> usize {
+        self.bytes.lock().map_or(0, |b| b.get(&ordinal).copied().unwrap_or(0))
+    }
+
+    /// The kept copy of `key`, or `upload()` kept for the next calls.
+    fn get_or_upload<T: DeviceRepr + 'static>(
+        &self,
+        key: CopyKey,
+        upload: impl FnOnce() -> Result<CudaSlice<T>>,
+    ) -> Result<Arc<CudaSlice<T>>> {
+        let found = self.copies.lock().ok().and_then(|c| c.get(&key).cloned());
+        if let Some(copy) = found.and_then(|c| c.downcast::<CudaSlice<T>>().ok()) {
+            return Ok(copy);
+        }
+        let copy = Arc::new(upload()?);
+        if let (Ok(mut copies), Ok(mut bytes)) = (self.copies.lock(), self.bytes.lock()) {
+            copies.insert(key, copy.clone());
+            *bytes.entry(key.0).or_insert(0) += copy.len() * std::mem::size_of::<T>();
+        }
+        Ok(copy)
+    }
+}
+
 /// What the launcher needs per variable: its dimension and whether it is
 /// indexed by the output rows, the reduced index, or is a parameter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,7 +162,9 @@ pub enum Role {
 }
 
 /// Reduces on GPU `ordinal`, output rows `row_range` against the whole
-/// reduced index, in chunks that fit in the device's free memory.
+/// reduced index, in chunks that fit in the device's free memory. Inputs
+/// other than `replaced` are kept in `resident` when everything fits in one
+/// launch, and taken from there in later calls.
 #[allow(clippy::too_many_arguments)]
 pub fn reduce<T: Real + DeviceRepr + ValidAsZeroBits>(
     ordinal: usize,
@@ -127,6 +174,8 @@ pub fn reduce<T: Real + DeviceRepr + ValidAsZeroBits>(
     roles: &[(Role, usize)],
     row_range: std::ops::Range<usize>,
     inner: usize,
+    resident: &Resident,
+    replaced: Option<usize>,
     interrupted: &mut dyn FnMut() -> bool,
 ) -> Result<Vec<(Vec<T>, Vec<usize>)>> {
     let func = function(ordinal, kernel)?;
@@ -134,7 +183,7 @@ pub fn reduce<T: Real + DeviceRepr + ValidAsZeroBits>(
     let stream = ctx.default_stream();
     let bytes = std::mem::size_of::<T>();
     let (free, _) = ctx.mem_get_info().map_err(|e| driver_error("reading free memory", e))?;
-    let budget = free / 10 * 7;
+    let budget = (free + resident.bytes_on(ordinal)) / 10 * 7;
     let sms = ctx
         .attribute(sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT)
         .map_err(|e| driver_error("reading the multiprocessor count", e))? as usize;
@@ -163,16 +212,25 @@ pub fn reduce<T: Real + DeviceRepr + ValidAsZeroBits>(
             let tile = kernel.tile.max(1);
             let splits = max_splits.div_ceil(row_blocks * kernel.out_chunks).clamp(1, len.div_ceil(tile).max(1));
             let chunk = len.div_ceil(splits);
+            let single_launch = rows == row_range.len() && len == inner;
             let mut buffers = Vec::with_capacity(inputs.len());
             let mut sizes: Vec<i64> = Vec::with_capacity(inputs.len());
-            for (data, &(role, dim)) in inputs.iter().zip(roles) {
-                let (host, n) = match role {
-                    Role::Outer => (slice_rows(data, dim, r0..r0 + rows, false), rows),
-                    Role::Inner => (slice_rows(data, dim, c0..c0 + len, false), len),
-                    Role::Param => (slice_rows(data, dim, 0..1, true), 1),
+            for (v, (data, &(role, dim))) in inputs.iter().zip(roles).enumerate() {
+                let (first, n) = match role {
+                    Role::Outer => (r0, rows),
+                    Role::Inner => (c0, len),
+                    Role::Param => (0, 1),
                 };
-                let host = if host.is_empty() { vec![T::zero()] } else { host };
-                buffers.push(stream.clone_htod(&host).map_err(|e| driver_error("copying data to the GPU", e))?);
+                let upload = || {
+                    let host = slice_rows(data, dim, first..first + n, role == Role::Param);
+                    let host = if host.is_empty() { vec![T::zero()] } else { host };
+                    stream.clone_htod(&host).map_err(|e| driver_error("copying data to the GPU", e))
+                };
+                buffers.push(if single_launch && replaced != Some(v) {
+                    resident.get_or_upload((ordinal, v, first, n), upload)?
+                } else {
+                    Arc::new(upload()?)
+                });
                 sizes.push(n as i64);
             }
             let mut out_acc = stream
@@ -184,7 +242,7 @@ pub fn reduce<T: Real + DeviceRepr + ValidAsZeroBits>(
             let (rows_arg, len_arg, chunk_arg) = (rows as i64, len as i64, chunk as i64);
             let mut launch = stream.launch_builder(&func);
             for (buffer, size) in buffers.iter().zip(&sizes) {
-                launch.arg(buffer);
+                launch.arg(&**buffer);
                 launch.arg(size);
             }
             launch.arg(&rows_arg).arg(&len_arg).arg(&chunk_arg).arg(&mut out_acc).arg(&mut out_arg);

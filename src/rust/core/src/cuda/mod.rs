@@ -18,7 +18,7 @@ use crate::plan::Options;
 use crate::reduction::Monoid;
 use crate::Real;
 pub use codegen::Kernel;
-pub use device::Gpu;
+pub use device::{Gpu, Resident};
 
 /// What was found: driver, GPUs, NVRTC and the kernel cache.
 #[derive(Debug, Clone)]
@@ -65,7 +65,9 @@ pub fn compile(formula: &Formula, options: &Options, arch: &str, nvrtc_path: Opt
 }
 
 /// Reduces on the GPUs selected by `options.gpu_mask` (0: all), output rows
-/// split across them; returns the merged monoid states of every row.
+/// split across them; returns the merged monoid states of every row. Inputs
+/// other than `replaced` may be kept on the devices in `resident` for the
+/// next calls on the same data.
 #[allow(clippy::too_many_arguments)]
 pub fn reduce<T: Real + cudarc::driver::DeviceRepr + cudarc::driver::ValidAsZeroBits>(
     formula: &Formula,
@@ -75,6 +77,8 @@ pub fn reduce<T: Real + cudarc::driver::DeviceRepr + cudarc::driver::ValidAsZero
     rows: usize,
     inner: usize,
     options: &Options,
+    resident: &Resident,
+    replaced: Option<usize>,
     interrupted: &mut dyn FnMut() -> bool,
 ) -> Result<crate::cpu::States<T>> {
     let all = device::gpus()?;
@@ -107,7 +111,7 @@ pub fn reduce<T: Real + cudarc::driver::DeviceRepr + cudarc::driver::ValidAsZero
     let mut parts = Vec::new();
     if ranges.len() <= 1 {
         for range in ranges {
-            parts.extend(device::reduce(chosen[0], &kernel, monoid, data, &roles, range, inner, interrupted)?);
+            parts.extend(device::reduce(chosen[0], &kernel, monoid, data, &roles, range, inner, resident, replaced, interrupted)?);
         }
     } else {
         // One host thread per GPU; interrupts are checked by the first.
@@ -117,7 +121,7 @@ pub fn reduce<T: Real + cudarc::driver::DeviceRepr + cudarc::driver::ValidAsZero
                 .zip(&chosen)
                 .map(|(range, &gpu)| {
                     let (kernel, roles, range) = (&kernel, &roles, range.clone());
-                    s.spawn(move || device::reduce(gpu, kernel, monoid, data, roles, range, inner, &mut || false))
+                    s.spawn(move || device::reduce(gpu, kernel, monoid, data, roles, range, inner, resident, replaced, &mut || false))
                 })
                 .collect();
             handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(Error::Internal("GPU thread panicked".into())))).collect()
