@@ -18,6 +18,8 @@
 #   --sizes=n1,n2       M = N sizes for gauss, grad and lse
 #   --knn-sizes=n1,n2   M = N sizes for knn (default 1e4,1e5)
 #   --knn-dims=d1,d2    dimensions for knn (default 3,16,50)
+#   --knn-queries=M     knn with M query points x against the N of --knn-sizes
+#                       (default M = N): a cheaper run at a large N
 #   --dtypes=float64    precisions for gauss, grad and lse
 #   --no-pykeops        do not run pykeops
 #   --no-dense          do not run the dense base-R formulations
@@ -56,6 +58,7 @@ kernel_sizes <- if (!is.null(arg("sizes"))) nums(arg("sizes")) else if (quick) c
 kernel_dtypes <- strsplit(arg("dtypes", "float64,float32"), ",")[[1]]
 knn_sizes <- if (!is.null(arg("knn-sizes"))) nums(arg("knn-sizes")) else if (quick) 5e3 else c(1e4, 1e5)
 knn_dims <- if (!is.null(arg("knn-dims"))) nums(arg("knn-dims")) else c(3, 16, 50)
+knn_queries <- if (!is.null(arg("knn-queries"))) as.numeric(arg("knn-queries")) else NULL
 highdim_sizes <- if (quick) 2e3 else c(2e3, 2e4)
 use_pykeops <- !isTRUE(arg("no-pykeops", FALSE))
 use_dense <- !isTRUE(arg("no-dense", FALSE))
@@ -278,7 +281,7 @@ lse_family <- function(sizes, dtypes) {
 knn_family <- function(D, sizes) {
   K <- 10
   fam <- list(id = "knn", title = "k nearest neighbours, K = 10 (ArgKMin_Reduction(SqDist(x,y), 10, 1))",
-              D = D, sizes = sizes, dtypes = "float64", check = "index",
+              D = D, sizes = sizes, dtypes = "float64", check = "index", queries = knn_queries,
               data = function(M, N, D) list(x = matrix(rnorm(M * D), M, D), y = matrix(rnorm(N * D), N, D)),
               pk_inputs = c("x", "y"), pk_reduction = "ArgKMin", pk_opt = K,
               pk_aliases = function(d) decl(D)[1:2],
@@ -317,7 +320,8 @@ run_family <- function(fam) {
     for (si in seq_along(fam$sizes)) {
       n <- fam$sizes[si]
       first <- si == 1 && first_call
-      pairs <- n * n
+      M <- if (is.null(fam$queries)) n else fam$queries  # output rows; n reduced indices
+      pairs <- M * n
       tag <- sprintf("%s D=%d %s n=%g", fam$id, fam$D, dtype, n)
       row <- function(impl, ...) add_result(family = fam$id, D = fam$D, dtype = dtype, n = n, impl = impl, ...)
       key <- function(impl) paste(fam$id, fam$D, dtype, impl)
@@ -332,7 +336,7 @@ run_family <- function(fam) {
       }
       msg("%s", tag)
       set.seed(42)
-      data <- fam$data(n, n, fam$D)
+      data <- fam$data(M, n, fam$D)
       invisible(keopsr::keops_options(precision = dtype))
 
       # keopsr
@@ -569,9 +573,10 @@ if ("knn" %in% fam_ids) {
   others <- setdiff(unique(results$impl[results$family == "knn"]), "keopsr")
   add("## %s", fam$title)
   add("")
-  add("M = N points, x and y drawn independently from N(0, I_D); float64. FNN `get.knnx(y, x, k = 10)` (kd-tree), RANN `nn2(y, x, k = 10)` (exact, eps = 0).")
+  points <- if (is.null(knn_queries)) "M = N points" else sprintf("M = %s query points x against N points y", f_n(knn_queries))
+  add("%s, x and y drawn independently from N(0, I_D); float64. FNN `get.knnx(y, x, k = 10)` (kd-tree), RANN `nn2(y, x, k = 10)` (exact, eps = 0).", points)
   add("")
-  hdr <- c("D", "M = N", "keopsr", unlist(lapply(others, function(o) c(o, "ratio"))), "indices equal to keopsr's")
+  hdr <- c("D", if (is.null(knn_queries)) "M = N" else "N", "keopsr", unlist(lapply(others, function(o) c(o, "ratio"))), "indices equal to keopsr's")
   add("| %s |", paste(hdr, collapse = " | "))
   add("|%s", paste(rep("---|", length(hdr)), collapse = ""))
   for (f in knn_fams) for (n in f$sizes) {
