@@ -93,7 +93,7 @@ fn every_kernel_compiles_with_nvrtc() {
         let f = Formula::parse(formula, &aliases).unwrap();
         for (precision, scheme) in [(Precision::F64, SumScheme::Block), (Precision::F32, SumScheme::Kahan)] {
             let kernel = cuda::kernel(&f, &Options { precision, sum_scheme: scheme, ..Options::default() });
-            assert_eq!(kernel.out_chunks, 1000usize.div_ceil(32), "{formula}");
+            assert_eq!(kernel.out_chunks, 1000usize.div_ceil(cuda::codegen::out_chunk(precision)), "{formula}");
             cuda::nvrtc::compile(&kernel.source, "compute_80").unwrap_or_else(|e| panic!("{formula}, {precision:?}: {e}"));
         }
     }

@@ -226,7 +226,8 @@ fn generated_kernels_match_the_cpu_engine() {
         let arrays = thread_arrays(&kernel.source);
         assert!(arrays.iter().all(|&n| n <= 64), "{text}: per-thread arrays of sizes {arrays:?} in\n{}", kernel.source);
         let output_dim = c.formula.reduction.output_cols().0;
-        assert_eq!(kernel.out_chunks, if output_dim >= 64 { output_dim.div_ceil(32) } else { 1 }, "{text}");
+        let width = cuda::codegen::out_chunk(precision);
+        assert_eq!(kernel.out_chunks, if output_dim >= 64 { output_dim.div_ceil(width) } else { 1 }, "{text}");
         cases.push(c);
     }
     let dir = std::env::temp_dir().join(format!("keopsr-emulated-{}", std::process::id()));

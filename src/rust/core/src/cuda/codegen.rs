@@ -24,10 +24,14 @@
 //! Large outputs: when the reduced formula with many components (F of a sum,
 //! the weights G of a weighted log-sum-exp or softmax: a kernel times
 //! high-dimensional weights) is element-wise in variables and scalars, each
-//! block computes `OUT_CHUNK` of its components (`blockIdx.z` picks which)
+//! block computes [`out_chunk`] of its components (`blockIdx.z` picks which)
 //! with the reduction cut to those components (`Monoid::output_chunk`). The
 //! scalar part (the kernel) is computed again for every chunk, but no thread
-//! holds more than `OUT_CHUNK` accumulators.
+//! holds more than two accumulators per component of its chunk.
+//!
+//! Sums of the block scheme (the default) add each tile of the reduced
+//! index on its own and then to the running sum, as the CPU does, which
+//! keeps float32 sums of many terms accurate.
 
 use std::fmt::Write;
 
@@ -35,7 +39,7 @@ use crate::formula::{Cat, Formula, Graph, NodeId, DEP_I, DEP_J};
 use crate::ops::vector::PairSum;
 use crate::ops::{Extremum, Op};
 use crate::plan::Precision;
-use crate::reduction::{Monoid, OutputChunk, Slot};
+use crate::reduction::{CudaCode, Monoid, OutputChunk, Slot};
 
 /// Threads per block (= output rows per block).
 pub const BLOCK: usize = 128;
@@ -43,8 +47,15 @@ pub const BLOCK: usize = 128;
 const SHARED_BYTES: usize = 32 * 1024;
 /// Fewest reduced indices per staged tile.
 const MIN_TILE: usize = 32;
-/// Output components per block when the output is chunked.
-const OUT_CHUNK: usize = 32;
+/// Output components per block when the output is chunked: 32 in float32,
+/// 16 in float64 (the same registers; a block-scheme sum keeps a running and
+/// a tile sum of each, besides the chunk's values).
+pub fn out_chunk(precision: Precision) -> usize {
+    match precision {
+        Precision::F64 => 16,
+        Precision::F32 => 32,
+    }
+}
 /// Smallest output dimension that is chunked.
 const OUT_CHUNK_MIN: usize = 64;
 
@@ -188,9 +199,9 @@ struct Chunking {
 /// component, with at least `OUT_CHUNK_MIN` of them, and the formula holding
 /// them is element-wise down to variables and scalars, with no node used
 /// elsewhere (variables may be).
-fn chunking(formula: &Formula, monoid: &Monoid, uses: &[usize]) -> Option<Chunking> {
+fn chunking(formula: &Formula, monoid: &Monoid, width: usize, uses: &[usize]) -> Option<Chunking> {
     let g = &formula.graph;
-    let chunk = monoid.output_chunk(OUT_CHUNK).filter(|c| c.dim >= OUT_CHUNK_MIN)?;
+    let chunk = monoid.output_chunk(width).filter(|c| c.dim >= OUT_CHUNK_MIN)?;
     let root = formula.roots[chunk.root];
     let mut part = vec![false; g.len()];
     let mut todo = vec![root];
@@ -313,7 +324,7 @@ pub fn generate(formula: &Formula, precision: Precision, monoid: &Monoid) -> Ker
     }
     // The chunked part of the output is computed inside the push, one
     // component at a time; its variables are read directly.
-    let chunking = chunking(formula, monoid, &uses);
+    let chunking = chunking(formula, monoid, out_chunk(precision), &uses);
     let in_part = |id: NodeId| chunking.as_ref().is_some_and(|ch| ch.part[id]);
     for id in (0..g.len()).filter(|&id| in_part(id) && !matches!(g.node(id).op, Op::Var(_))) {
         absorbed[id] = true;
@@ -373,7 +384,7 @@ pub fn generate(formula: &Formula, precision: Precision, monoid: &Monoid) -> Ker
     let (value_len, index_len) = monoid.state_len();
     let acc_monoid = chunking.as_ref().map_or(*monoid, |ch| ch.chunk.monoid);
     let (acc_len, arg_len) = acc_monoid.state_len();
-    let (init, push) = acc_monoid.cuda();
+    let CudaCode { init, push, end_tile } = acc_monoid.cuda();
 
     let mut src = String::new();
     let _ = writeln!(src, "// keopsr kernel, {scalar}, {:?}", monoid.reduction);
@@ -394,8 +405,8 @@ pub fn generate(formula: &Formula, precision: Precision, monoid: &Monoid) -> Ker
          const long long begin = (long long)blockIdx.y * chunk;\n  const long long end = min(begin + chunk, inner);\n",
     );
     let _ = writeln!(src, "  T acc[{}]; long long arg[{}];", acc_len.max(1), arg_len.max(1));
-    if chunking.is_some() {
-        let _ = writeln!(src, "  const int first = blockIdx.z * {OUT_CHUNK}; // first output component of this block");
+    if let Some(ch) = &chunking {
+        let _ = writeln!(src, "  const int first = blockIdx.z * {}; // first output component of this block", ch.chunk.width);
     }
     let _ = writeln!(src, "  {init}");
     for id in (0..g.len()).filter(|&id| computed(id)) {
@@ -437,7 +448,11 @@ pub fn generate(formula: &Formula, precision: Precision, monoid: &Monoid) -> Ker
     }
     let weight = roots.get(1).map_or(String::new(), |r| format!(" const T* G = {r};"));
     let _ = writeln!(src, "      {{ const T* F = {};{weight} {push} }}", roots[0]);
-    src.push_str("    }\n  }\n");
+    src.push_str("    }\n");
+    if !end_tile.is_empty() {
+        let _ = writeln!(src, "    if (active) {{ {end_tile} }}");
+    }
+    src.push_str("  }\n");
     src.push_str("  if (active) {\n    const long long at = (long long)blockIdx.y * rows + row;\n");
     match &chunking {
         Some(ch) => {

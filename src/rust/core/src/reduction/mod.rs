@@ -190,6 +190,13 @@ pub struct OutputChunk {
     pub slots: Vec<Slot>,
 }
 
+/// A reduction in CUDA C (see [`Monoid::cuda`]).
+pub struct CudaCode {
+    pub init: String,
+    pub push: String,
+    pub end_tile: String,
+}
+
 /// Where slots of a chunk's state go in the full state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Slot {
@@ -291,17 +298,21 @@ impl Monoid {
         Some(OutputChunk { monoid: Monoid { reduction, scheme: self.scheme }, width, root, dim, slots })
     }
 
-    /// CUDA C code of the state's initialization and of the push of one
-    /// value, for the generated kernels: the state is `T acc[]` and
-    /// `long long arg[]` (-1 for EMPTY), the value `T F[]` (and `T G[]`) at
-    /// reduced index `long long j`; `{f}` is the single-precision suffix.
-    pub fn cuda(&self) -> (String, String) {
-        match self.reduction {
-            Reduction::Sum { dim } => sum::cuda(self.scheme, dim),
-            Reduction::MinMax { max, dim, .. } => minmax::cuda(max, dim),
-            Reduction::KMin { k, dim, .. } => kmin::cuda(k, dim),
-            Reduction::LogSumExp { .. } | Reduction::SumSoftMaxWeight { .. } => logsumexp::Layout::of(self.reduction).cuda(),
-        }
+    /// CUDA C code of the state's initialization, of the push of one value
+    /// and of the end of a tile of the reduced index, for the generated
+    /// kernels: the state is `T acc[]` and `long long arg[]` (-1 for EMPTY),
+    /// the value `T F[]` (and `T G[]`) at reduced index `long long j`; `{f}`
+    /// is the single-precision suffix.
+    pub fn cuda(&self) -> CudaCode {
+        let ((init, push), end_tile) = match self.reduction {
+            Reduction::Sum { dim } => (sum::cuda(self.scheme, dim), sum::cuda_end_tile(self.scheme, dim)),
+            Reduction::MinMax { max, dim, .. } => (minmax::cuda(max, dim), String::new()),
+            Reduction::KMin { k, dim, .. } => (kmin::cuda(k, dim), String::new()),
+            Reduction::LogSumExp { .. } | Reduction::SumSoftMaxWeight { .. } => {
+                (logsumexp::Layout::of(self.reduction).cuda(), String::new())
+            }
+        };
+        CudaCode { init, push, end_tile }
     }
 
     /// Folds the state of a later range (`ov`, `ok`) into (`v`, `k`).

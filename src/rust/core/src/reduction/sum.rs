@@ -89,16 +89,33 @@ pub fn finalize<T: Real>(scheme: SumScheme, dim: usize, v: &[T], out: &mut [f64]
 }
 
 /// CUDA C: initial state and the push of one value `F[c]` (see `cuda/`).
+/// The block scheme sums each tile of the reduced index on its own (`blk`)
+/// and adds it to the running sum at the tile's end ([`cuda_end_tile`]),
+/// as the CPU does.
 pub fn cuda(scheme: SumScheme, dim: usize) -> (String, String) {
     let init = format!("for (int c = 0; c < {}; c++) acc[c] = (T)0;", state_len(dim, scheme).0);
-    let push = match scheme {
-        SumScheme::Kahan => format!(
-            "for (int c = 0; c < {dim}; c++) {{ T y = F[c] - acc[{dim} + c]; T t = acc[c] + y; \
-             acc[{dim} + c] = (t - acc[c]) - y; acc[c] = t; }}"
+    match scheme {
+        SumScheme::Kahan => (
+            init,
+            format!(
+                "for (int c = 0; c < {dim}; c++) {{ T y = F[c] - acc[{dim} + c]; T t = acc[c] + y; \
+                 acc[{dim} + c] = (t - acc[c]) - y; acc[c] = t; }}"
+            ),
         ),
-        SumScheme::Block | SumScheme::Direct => format!("for (int c = 0; c < {dim}; c++) acc[c] += F[c];"),
-    };
-    (init, push)
+        SumScheme::Block => (
+            format!("T blk[{dim}]; for (int c = 0; c < {dim}; c++) blk[c] = (T)0; {init}"),
+            format!("for (int c = 0; c < {dim}; c++) blk[c] += F[c];"),
+        ),
+        SumScheme::Direct => (init, format!("for (int c = 0; c < {dim}; c++) acc[c] += F[c];")),
+    }
+}
+
+/// CUDA C run at the end of each tile of the reduced index.
+pub fn cuda_end_tile(scheme: SumScheme, dim: usize) -> String {
+    match scheme {
+        SumScheme::Block => format!("for (int c = 0; c < {dim}; c++) {{ acc[c] += blk[c]; blk[c] = (T)0; }}"),
+        SumScheme::Kahan | SumScheme::Direct => String::new(),
+    }
 }
 
 /// Slots of a chunk of `width` components (see `Monoid::output_chunk`):
