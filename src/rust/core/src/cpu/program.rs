@@ -136,17 +136,7 @@ impl Program {
     pub fn compile(graph: &Graph, roots: &[NodeId], axis: Axis) -> Program {
         let inner_bit = axis.inner().dep_bit();
         let outer_bit = axis.outer().dep_bit();
-        let mut live = vec![false; graph.len()];
-        for &r in roots {
-            live[r] = true;
-        }
-        for id in (0..graph.len()).rev() {
-            if live[id] {
-                for &a in &graph.node(id).args {
-                    live[a] = true;
-                }
-            }
-        }
+        let live = graph.live(roots);
         let wide = |id: NodeId| graph.deps(id) & inner_bit != 0;
         let fused = fusable(graph, roots, &live, inner_bit | outer_bit);
         let scaled = exp_arguments(graph, roots, &live, &fused, inner_bit);
@@ -468,12 +458,7 @@ fn exp_arguments(
     fused: &[bool],
     inner_bit: u8,
 ) -> Vec<Option<(NodeId, Option<NodeId>)>> {
-    let mut uses = vec![0usize; graph.len()];
-    for id in (0..graph.len()).filter(|&id| live[id]) {
-        for &a in &graph.node(id).args {
-            uses[a] += 1;
-        }
-    }
+    let uses = graph.uses(live);
     let wide = |id: NodeId| graph.deps(id) & inner_bit != 0;
     let mut scaled = vec![None; graph.len()];
     for id in (0..graph.len()).filter(|&id| live[id] && !fused[id]) {

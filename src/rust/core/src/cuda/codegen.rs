@@ -288,30 +288,14 @@ pub fn generate(formula: &Formula, precision: Precision, monoid: &Monoid) -> Ker
     };
     let vars = g.vars();
     let inner_cat = formula.axis.inner();
-    // Live nodes, children first.
-    let mut live = vec![false; g.len()];
-    for &r in &formula.roots {
-        live[r] = true;
-    }
-    for id in (0..g.len()).rev() {
-        if live[id] {
-            for &a in &g.node(id).args {
-                live[a] = true;
-            }
-        }
-    }
+    let live = g.live(&formula.roots);
     let (scalar, suffix, bytes) = match precision {
         Precision::F64 => ("double", "", 8),
         Precision::F32 => ("float", "f", 4),
     };
     // Pair sums, the element-wise nodes they absorb, and the variables
     // they read directly.
-    let mut uses = vec![0usize; g.len()];
-    for id in (0..g.len()).filter(|&id| live[id]) {
-        for &a in &g.node(id).args {
-            uses[a] += 1;
-        }
-    }
+    let uses = g.uses(&live);
     let mut absorbed = vec![false; g.len()];
     let mut pair_sums: Vec<Option<PairSumCode>> = (0..g.len()).map(|_| None).collect();
     for id in (0..g.len()).filter(|&id| live[id]) {

@@ -124,6 +124,34 @@ impl Graph {
         self.nodes[id].deps
     }
 
+    /// The nodes `roots` depend on, themselves included (arguments come
+    /// before the nodes that use them, so one backward pass finds them).
+    pub fn live(&self, roots: &[NodeId]) -> Vec<bool> {
+        let mut live = vec![false; self.len()];
+        for &r in roots {
+            live[r] = true;
+        }
+        for id in (0..self.len()).rev() {
+            if live[id] {
+                for &a in &self.nodes[id].args {
+                    live[a] = true;
+                }
+            }
+        }
+        live
+    }
+
+    /// How many times each node is an argument of a `live` node.
+    pub fn uses(&self, live: &[bool]) -> Vec<usize> {
+        let mut uses = vec![0; self.len()];
+        for id in (0..self.len()).filter(|&id| live[id]) {
+            for &a in &self.nodes[id].args {
+                uses[a] += 1;
+            }
+        }
+        uses
+    }
+
     /// The value of a constant node.
     pub fn const_value(&self, id: NodeId) -> Option<f64> {
         self.nodes[id].op.const_value()
