@@ -29,15 +29,7 @@ pub fn exp_f64(x: f64) -> f64 {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 pub unsafe fn exp_map_f64_fma(xs: &[f64], scale: f64, out: &mut [f64]) {
-    if all_within(xs, 700.0 / scale.abs(), f64::MAX) {
-        for (o, &x) in out.iter_mut().zip(xs) {
-            *o = exp_f64_with::<true, false>(scale * x);
-        }
-    } else {
-        for (o, &x) in out.iter_mut().zip(xs) {
-            *o = exp_f64_with::<true, true>(scale * x);
-        }
-    }
+    exp_map(xs, scale, out, 700.0, exp_f64_with::<true, false>, exp_f64_with::<true, true>)
 }
 
 /// [`exp_map_f64_fma`] in f32.
@@ -47,23 +39,27 @@ pub unsafe fn exp_map_f64_fma(xs: &[f64], scale: f64, out: &mut [f64]) {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 pub unsafe fn exp_map_f32_fma(xs: &[f32], scale: f32, out: &mut [f32]) {
-    if all_within(xs, 80.0 / scale.abs(), f32::MAX) {
-        for (o, &x) in out.iter_mut().zip(xs) {
-            *o = exp_f32_with::<true, false>(scale * x);
-        }
+    exp_map(xs, scale, out, 80.0, exp_f32_with::<true, false>, exp_f32_with::<true, true>)
+}
+
+/// `out[k] = exp(scale * xs[k])` by `fast` when every argument is within
+/// ±`limit`, else by `checked`. Both are generic (not function pointers) so
+/// that they inline into the callers' AVX2 builds and vectorize.
+#[inline(always)]
+fn exp_map<T: crate::Real>(xs: &[T], scale: T, out: &mut [T], limit: T, fast: impl Fn(T) -> T, checked: impl Fn(T) -> T) {
+    if all_within(xs, limit / scale.abs()) {
+        out.iter_mut().zip(xs).for_each(|(o, &x)| *o = fast(scale * x));
     } else {
-        for (o, &x) in out.iter_mut().zip(xs) {
-            *o = exp_f32_with::<true, true>(scale * x);
-        }
+        out.iter_mut().zip(xs).for_each(|(o, &x)| *o = checked(scale * x));
     }
 }
 
 /// Whether |x| <= bound for every x: false if one is NaN, and if the bound
-/// is NaN or above `max` (a zero scale, where scale * Inf is NaN). A
+/// is NaN or infinite (a zero scale, where scale * Inf is NaN). A
 /// branch-free fold, so that it vectorizes.
 #[inline(always)]
-fn all_within<T: crate::Real>(xs: &[T], bound: T, max: T) -> bool {
-    bound <= max && xs.iter().fold(true, |ok, &x| ok & (x.abs() <= bound))
+fn all_within<T: crate::Real>(xs: &[T], bound: T) -> bool {
+    bound <= T::max_value() && xs.iter().fold(true, |ok, &x| ok & (x.abs() <= bound))
 }
 
 /// exp in f64; `FMA` evaluates the polynomial with fused multiply-adds
