@@ -532,7 +532,7 @@ fn fusable(graph: &Graph, roots: &[NodeId], live: &[bool], both: u8) -> Vec<bool
     let mut fused = vec![false; n];
     for id in (0..n).rev() {
         let node = graph.node(id);
-        let elementwise = matches!(node.op, Op::Unary(_) | Op::Binary(_) | Op::Ternary(_) | Op::Pow(_) | Op::Round(_));
+        let elementwise = node.op.is_elementwise();
         let candidate = live[id]
             && elementwise
             && graph.deps(id) & both == both

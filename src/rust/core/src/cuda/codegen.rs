@@ -124,26 +124,34 @@ fn operand(g: &Graph, id: NodeId, c: &str, direct: &[bool], load: &Load<'_>) -> 
 /// Load of component `c` (a number or a C expression) of variable `pos`.
 type Load<'a> = dyn Fn(usize, Cat, &str) -> String + 'a;
 
+/// One component of a constant or element-wise node, as a C expression of
+/// the same component of its arguments (`args`); `None` for other nodes.
+fn elementwise(op: Op, args: &[String]) -> Option<String> {
+    Some(match op {
+        Op::Const(bits) => literal(f64::from_bits(bits)),
+        Op::Unary(u) => expand(u.cuda(), &[("{x}", args[0].clone())]),
+        Op::Binary(b) => expand(b.cuda(), &[("{a}", args[0].clone()), ("{b}", args[1].clone())]),
+        Op::Ternary(t) => expand(t.cuda(), &[("{a}", args[0].clone()), ("{b}", args[1].clone()), ("{c}", args[2].clone())]),
+        Op::Pow(n) => format!("keops_powi({}, {n})", args[0]),
+        Op::Round(digits) => format!("keops_round({}, {digits})", args[0]),
+        _ => return None,
+    })
+}
+
 /// The statements computing node `id` (arguments already computed).
 fn node_code(g: &Graph, id: NodeId, load: &Load<'_>) -> String {
     let node = g.node(id);
     let d = node.dim;
     let a = &node.args;
-    let each = |body: String| format!("for (int c = 0; c < {d}; c++) n{id}[c] = {body};");
+    let at_c: Vec<String> = a.iter().map(|&x| at(g, x, "c")).collect();
+    if let Some(body) = elementwise(node.op, &at_c) {
+        return format!("for (int c = 0; c < {d}; c++) n{id}[c] = {body};");
+    }
     match node.op {
         Op::Var(pos) => {
             let cat = g.var_info(pos).map_or(Cat::P, |v| v.cat);
             (0..d).map(|c| format!("n{id}[{c}] = {};", load(pos, cat, &c.to_string()))).collect::<Vec<_>>().join(" ")
         }
-        Op::Const(bits) => each(literal(f64::from_bits(bits))),
-        Op::Unary(u) => each(expand(u.cuda(), &[("{x}", at(g, a[0], "c"))])),
-        Op::Binary(b) => each(expand(b.cuda(), &[("{a}", at(g, a[0], "c")), ("{b}", at(g, a[1], "c"))])),
-        Op::Ternary(t) => each(expand(
-            t.cuda(),
-            &[("{a}", at(g, a[0], "c")), ("{b}", at(g, a[1], "c")), ("{c}", at(g, a[2], "c"))],
-        )),
-        Op::Pow(n) => each(format!("keops_powi({}, {n})", at(g, a[0], "c"))),
-        Op::Round(digits) => each(format!("keops_round({}, {digits})", at(g, a[0], "c"))),
         Op::Sum(group) => format!(
             "for (int k = 0; k < {d}; k++) {{ T s = (T)0; for (int c = 0; c < {group}; c++) s += n{x}[k * {group} + c]; n{id}[k] = s; }}",
             x = a[0]
@@ -182,7 +190,8 @@ fn node_code(g: &Graph, id: NodeId, load: &Load<'_>) -> String {
                 y = a[1]
             )
         }
-        Op::OneHot(_) => each(format!("(round{{f}}(n{}[0]) == (T)c ? (T)1 : (T)0)", a[0])),
+        Op::OneHot(_) => format!("for (int c = 0; c < {d}; c++) n{id}[c] = (round{{f}}(n{}[0]) == (T)c ? (T)1 : (T)0);", a[0]),
+        op => unreachable!("element-wise ops are handled above: {op:?}"),
     }
 }
 
@@ -207,12 +216,14 @@ fn chunking(formula: &Formula, monoid: &Monoid, width: usize, uses: &[usize]) ->
     let mut todo = vec![root];
     while let Some(id) = todo.pop() {
         let node = g.node(id);
+        // Nodes other than variables are computed in place: used by their
+        // parent only (the root by nothing), and not another root.
+        let in_place = || {
+            uses[id] == usize::from(id != root) && formula.roots.iter().filter(|&&r| r == id).count() == usize::from(id == root)
+        };
         let elementwise = match node.op {
             Op::Var(_) => true,
-            Op::Const(_) | Op::Unary(_) | Op::Binary(_) | Op::Ternary(_) | Op::Pow(_) | Op::Round(_) => {
-                uses[id] == usize::from(id != root) && formula.roots.iter().filter(|&&r| r == id).count() == usize::from(id == root)
-            }
-            _ => false,
+            op => (matches!(op, Op::Const(_)) || op.is_elementwise()) && in_place(),
         };
         if !elementwise {
             return None;
@@ -233,20 +244,15 @@ fn chunking(formula: &Formula, monoid: &Monoid, width: usize, uses: &[usize]) ->
 /// C expression (the same templates as [`node_code`]).
 fn component(g: &Graph, id: NodeId, c: &str, part: &[bool], direct: &[bool], load: &Load<'_>) -> String {
     let node = g.node(id);
-    let arg = |k: usize| {
-        let a = node.args[k];
-        if part[a] { component(g, a, c, part, direct, load) } else { operand(g, a, c, direct, load) }
-    };
-    match node.op {
-        Op::Var(_) => operand(g, id, c, direct, load),
-        Op::Const(bits) => literal(f64::from_bits(bits)),
-        Op::Unary(u) => format!("({})", expand(u.cuda(), &[("{x}", arg(0))])),
-        Op::Binary(b) => format!("({})", expand(b.cuda(), &[("{a}", arg(0)), ("{b}", arg(1))])),
-        Op::Ternary(t) => format!("({})", expand(t.cuda(), &[("{a}", arg(0)), ("{b}", arg(1)), ("{c}", arg(2))])),
-        Op::Pow(n) => format!("keops_powi({}, {n})", arg(0)),
-        Op::Round(digits) => format!("keops_round({}, {digits})", arg(0)),
-        ref op => unreachable!("not element-wise: {op:?}"),
+    if let Op::Var(_) = node.op {
+        return operand(g, id, c, direct, load);
     }
+    let args: Vec<String> = node
+        .args
+        .iter()
+        .map(|&a| if part[a] { component(g, a, c, part, direct, load) } else { operand(g, a, c, direct, load) })
+        .collect();
+    format!("({})", elementwise(node.op, &args).expect("the chunked part is element-wise"))
 }
 
 const PRELUDE: &str = r#"
