@@ -70,7 +70,10 @@ keops_grad <- function(op, var) {
   }
   names <- info$args_info$name
   pos <- variable_position(var, names, call)
-  function(input = NULL) {
+  function(input = NULL, ranges = NULL) {
+    if (!is.null(ranges)) {
+      keopsr_abort("input", "gradient operators do not take ranges: block-sparse gradients are not supported", sys.call())
+    }
     if (is.null(input)) {
       return(list(formula = info$formula, args = info$args, args_info = info$args_info, var = names[pos + 1]))
     }
@@ -132,8 +135,9 @@ lazy_position <- function(var, names, call) {
 #'
 #' @param f a LazyTensor.
 #' @param gradin the weights \eqn{\eta}: a matrix with one row per output row
-#'   and one column per output value, a vector, or a LazyTensor made from
-#'   one.
+#'   and one column per output value, a vector, or a LazyTensor of the
+#'   output index (a variable such as `Vi(e)`, or a formula such as
+#'   `Vi(e) * 2`, evaluated at each output point) or a constant one.
 #' @param opstr the reduction: `"Sum"` (default), `"LogSumExp"`, `"Min"`,
 #'   `"Max"`, `"Min_ArgMin"`, ... (reductions with a K, such as KMin, through
 #'   [keops_grad()] on a formula).
@@ -150,9 +154,25 @@ lazy_position <- function(var, names, call) {
 grad <- function(f, gradin, opstr = "Sum", var, index) {
   call <- sys.call()
   red <- lazy_reduction(f, index, opstr, call)
-  if (is.LazyTensor(gradin)) gradin <- gradin$data[[1]]
+  if (is.LazyTensor(gradin)) gradin <- cotangent_values(gradin, f, index, call)
   pos <- lazy_position(var, red$names, call)
   value_and_grad(red$formula, red$args, red$data, pos, gradin, call = call)$gradients[[1]]
+}
+
+# The values of a LazyTensor cotangent at each output row of the reduction
+# of `f` over `index`: it may depend on the output index only (or on none).
+cotangent_values <- function(gradin, f, index, call) {
+  out_index <- if (index == "j") "i" else "j"
+  if (!gradin$index %in% c(out_index, "")) {
+    keopsr_abort("input", sprintf(
+      "gradin must not depend on index %s, which is reduced over: one value per output row is needed", index
+    ), call)
+  }
+  values <- pointwise_values(gradin, call)
+  if (gradin$index == "") {
+    values <- matrix(values, index_size(f, out_index), ncol(values), byrow = TRUE)
+  }
+  values
 }
 
 #' Value and gradients of a scalar objective, for optimisers

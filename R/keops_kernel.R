@@ -39,8 +39,10 @@
 #' op()
 keops_kernel <- function(formula, args = character(), sum_scheme = "auto") {
   call <- sys.call()
-  if (!is.character(formula) || length(formula) != 1) keopsr_abort("formula", "formula must be one string", call)
-  if (!is.character(args)) keopsr_abort("formula", "args must be a character vector", call)
+  if (!is.character(formula) || length(formula) != 1 || is.na(formula)) {
+    keopsr_abort("formula", "formula must be one string (not NA)", call)
+  }
+  if (!is.character(args) || anyNA(args)) keopsr_abort("formula", "args must be a character vector without NA", call)
   check_option("sum_scheme", sum_scheme)
   info <- check_result(keopsr_formula_info(formula, args), call)
   arg_info <- data.frame(

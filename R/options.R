@@ -6,7 +6,8 @@
   verbosity = 0L,
   devices = NULL,
   nvrtc = NULL,
-  cache_dir = NULL
+  cache_dir = NULL,
+  max_dense_bytes = 2^30
 )
 
 .keopsr_state <- new.env(parent = emptyenv())
@@ -27,8 +28,10 @@
 #'     are split across them.
 #'   - `nvrtc`: path of libnvrtc (or its folder), when it is not found on its
 #'     own (the environment variable `KEOPSR_NVRTC` does the same).
-#'   - `cache_dir`: folder of compiled GPU kernels (default
+#'   - `cache_dir`: folder of compiled GPU kernels (default: the
+#'     environment variable `KEOPSR_CACHE_DIR` when set, else
 #'     `tools::R_user_dir("keopsr", "cache")`); `NA` disables the disk cache.
+#'     See [keops_cache_clear()].
 #'   - `precision`: `"float64"` (default) or `"float32"`.
 #'   - `threads`: number of CPU threads, `0` (default) for all cores.
 #'   - `sum_scheme`: accumulation of sums: `"auto"`/`"block"` (default: each
@@ -36,6 +39,8 @@
 #'     `"kahan"` (compensated summation) or `"direct"`.
 #'   - `verbosity`: `0` (silent) or `1` (a message per reduction with its
 #'     formula, sizes and time).
+#'   - `max_dense_bytes`: the largest result [as.matrix()][as.matrix.LazyTensor]
+#'     may store (default 1 GiB).
 #' @return The options (a list), invisibly when setting.
 #' @export
 #' @examples
@@ -59,7 +64,8 @@ keops_options <- function(...) {
     ))
   }
   updated <- current
-  for (name in names(new)) updated[[name]] <- check_option(name, new[[name]])
+  # `[<-` with a list keeps options whose value is NULL (`[[<-` would drop them).
+  for (name in names(new)) updated[name] <- list(check_option(name, new[[name]]))
   .keopsr_state$options <- updated
   invisible(current[names(new)])
 }
@@ -74,7 +80,7 @@ check_option <- function(name, value) {
     value
   }
   count <- function() {
-    if (!is.numeric(value) || length(value) != 1 || is.na(value) || value < 0 || value != round(value)) {
+    if (!is.numeric(value) || length(value) != 1 || !is.finite(value) || value < 0 || value != round(value)) {
       keopsr_abort("option", sprintf("option '%s' must be a non-negative whole number", name), call = NULL)
     }
     as.integer(value)
@@ -105,7 +111,12 @@ check_option <- function(name, value) {
     },
     nvrtc = {
       value <- path()
-      if (!is.null(value) && !is.na(value)) check_result(keopsr_cuda_info(value), NULL)
+      if (!is.null(value) && !is.na(value)) {
+        info <- check_result(keopsr_cuda_info(value), NULL)
+        if (!nzchar(info$nvrtc)) {
+          keopsr_abort("option", sprintf("option 'nvrtc': %s", info$nvrtc_error), call = NULL)
+        }
+      }
       value
     },
     cache_dir = {
@@ -120,7 +131,13 @@ check_option <- function(name, value) {
       n
     },
     sum_scheme = one_of(c("auto", "block", "kahan", "direct")),
-    verbosity = count()
+    verbosity = count(),
+    max_dense_bytes = {
+      if (!is.numeric(value) || length(value) != 1 || is.na(value) || value <= 0) {
+        keopsr_abort("option", "option 'max_dense_bytes' must be a positive number of bytes", call = NULL)
+      }
+      as.double(value)
+    }
   )
 }
 
@@ -161,8 +178,6 @@ rkeops_use_float32 <- function() keops_options(precision = "float32")
 #' @export
 rkeops_use_float64 <- function() keops_options(precision = "float64")
 
-default_cache_dir <- function() tools::R_user_dir("keopsr", "cache")
-
 # The libnvrtc path option, NULL when unset.
 nvrtc_option <- function() {
   path <- keops_options()$nvrtc
@@ -202,7 +217,8 @@ gpu_diagnosis <- function() {
 #' @return A list of class `keopsr_info`: `driver` (logical), `gpus` (a data
 #'   frame: `ordinal`, `name`, `compute_capability`, `memory_gib`),
 #'   `nvrtc` (path of libnvrtc, `""` if not found), `nvrtc_version`,
-#'   `cache_dir`, `usable` (whether `backend = "gpu"` can run), the current
+#'   `cache_dir` with `cache_entries` and `cache_bytes` (its compiled kernels
+#'   and their total size), `usable` (whether `backend = "gpu"` can run), the current
 #'   `backend`, `threads` (CPU threads used) and the reasons when something is
 #'   missing (`gpu_error`, `nvrtc_error`).
 #' @export
@@ -215,11 +231,13 @@ keops_info <- function() {
     ordinal = raw$ordinal, name = raw$name, compute_capability = raw$compute_capability,
     memory_gib = raw$memory_gib, stringsAsFactors = FALSE
   )
-  cache <- if (is.null(opts$cache_dir)) default_cache_dir() else opts$cache_dir
+  cache <- current_cache_dir()
+  usage <- if (is.na(cache)) list(entries = 0, bytes = 0) else keopsr_cache_usage(cache)
   structure(list(
     driver = raw$driver, gpus = gpus, gpu_error = raw$gpu_error, nvrtc = raw$nvrtc,
     nvrtc_version = raw$nvrtc_version, nvrtc_error = raw$nvrtc_error,
-    cache_dir = if (is.na(cache)) "" else cache, usable = raw$usable, backend = opts$backend,
+    cache_dir = if (is.na(cache)) "" else cache, cache_entries = usage$entries, cache_bytes = usage$bytes,
+    usable = raw$usable, backend = opts$backend,
     threads = if (opts$threads == 0) keopsr_default_threads() else opts$threads
   ), class = "keopsr_info")
 }
@@ -236,7 +254,9 @@ print.keopsr_info <- function(x, ...) {
     }
   } else if (nzchar(x$gpu_error)) cat("  GPUs        :", x$gpu_error, "\n")
   cat(sprintf("  NVRTC       : %s\n", if (nzchar(x$nvrtc)) paste(x$nvrtc, x$nvrtc_version) else x$nvrtc_error))
-  cat(sprintf("  kernel cache: %s\n", if (nzchar(x$cache_dir)) x$cache_dir else "disabled"))
+  cat(sprintf("  kernel cache: %s\n", if (nzchar(x$cache_dir)) {
+    sprintf("%s (%d kernels, %s)", x$cache_dir, x$cache_entries, format(structure(x$cache_bytes, class = "object_size"), units = "auto"))
+  } else "disabled"))
   cat(sprintf("  backend     : %s (%s)\n", x$backend, if (x$usable) "GPU usable" else "GPU not usable: CPU"))
   invisible(x)
 }

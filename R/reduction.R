@@ -38,8 +38,26 @@ reduce_lazy <- function(name, x, index, K = NULL, weight = NULL, ranges = NULL, 
   if (complex) deinterleave_complex(res) else res
 }
 
+# Inputs are plain numeric matrices and vectors. Classed objects (Date,
+# difftime, factor, data frames, integer64, ...) are refused: their numbers
+# are not what the user sees.
+check_inputs <- function(inputs, args, call) {
+  names <- variable_names(args)
+  for (k in seq_along(inputs)) {
+    x <- inputs[[k]]
+    if (!is.numeric(x) || is.object(x)) {
+      keopsr_abort("input", sprintf(
+        "argument %s must be a numeric matrix or vector, got %s%s",
+        if (k <= length(names)) sQuote(names[k], FALSE) else k, describe_object(x),
+        if (is.data.frame(x)) " (use as.matrix())" else ""
+      ), call)
+    }
+  }
+}
+
 # Runs a reduction formula with the current options.
 evaluate_formula <- function(formula, args, inputs, sum_scheme = NULL, call = sys.call(-1), ranges = NULL) {
+  check_inputs(inputs, args, call)
   opts <- keops_options()
   start <- proc.time()[["elapsed"]]
   res <- if (is.null(ranges)) {

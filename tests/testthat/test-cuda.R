@@ -1,13 +1,6 @@
 # The CUDA backend: what runs everywhere (diagnostics, generated source,
 # NVRTC compilation without a GPU) and, on a GPU machine, GPU against CPU.
 
-nvrtc_or_skip <- function() {
-  if (!nzchar(keops_info()$nvrtc)) {
-    if (identical(Sys.getenv("KEOPSR_REQUIRE_NVRTC"), "1")) stop("NVRTC is required (KEOPSR_REQUIRE_NVRTC=1) but was not found")
-    skip("NVRTC not found")
-  }
-}
-
 test_that("keops_info() reports driver, GPUs, NVRTC and cache", {
   info <- keops_info()
   expect_s3_class(info, "keopsr_info")

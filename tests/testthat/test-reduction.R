@@ -129,3 +129,22 @@ test_that("NA, NaN and Inf follow IEEE arithmetic", {
 test_that("a formula without j-variables reduced over j counts one term", {
   expect_close(sum(Vi(x) * 2, index = "j"), x * 2)
 })
+
+test_that("forked children (parallel::mclapply) reduce after the parent started its threads", {
+  skip_on_os("windows")
+  skip_if_not_installed("callr")
+  # In a child R session with a time limit: a hang fails instead of blocking.
+  res <- callr::r(function() {
+    library(keopsr)
+    set.seed(2)
+    x <- matrix(rnorm(3000), 1000, 3)
+    f <- function() sum(exp(-sqdist(Vi(x), Vj(x))), index = "j")
+    keops_options(threads = 2)
+    parent <- f()
+    children <- parallel::mclapply(1:3, function(k) f(), mc.cores = 2)
+    keops_options(threads = 1)
+    one_thread <- parallel::mclapply(1:2, function(k) f(), mc.cores = 2)
+    c(vapply(children, function(r) max(abs(r - parent)), 0), vapply(one_thread, function(r) max(abs(r - parent)), 0))
+  }, timeout = 120)
+  expect_equal(res, rep(0, 5))
+})

@@ -384,6 +384,36 @@ fn keopsr_set_cache_dir(dir: Nullable<String>) -> Robj {
     })
 }
 
+/// Number of entries and bytes in a kernel cache folder.
+/// @noRd
+#[extendr]
+fn keopsr_cache_usage(dir: &str) -> Robj {
+    let (entries, bytes) = keopsr_core::cuda::nvrtc::cache_usage(std::path::Path::new(dir));
+    list!(entries = entries as f64, bytes = bytes as f64).into_robj()
+}
+
+/// Removes the kernel cache entries of a folder; returns how many.
+/// @noRd
+#[extendr]
+fn keopsr_cache_clear(dir: &str) -> f64 {
+    keopsr_core::cuda::nvrtc::cache_clear(std::path::Path::new(dir)) as f64
+}
+
+/// Eight hex digits drawn from the operating system's randomness (std's
+/// randomly seeded hasher, mixed with the process id and the clock), not
+/// from R's generator: they make variable names unique across sessions
+/// without touching the user's random numbers.
+/// @noRd
+#[extendr]
+fn keopsr_random_token() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    h.write_u128(nanos);
+    format!("{:08x}", h.finish() as u32)
+}
+
 /// The CUDA C source of a reduction formula's kernel.
 /// @noRd
 #[extendr]
@@ -406,7 +436,8 @@ fn keopsr_cuda_compile(formula: &str, args: Strings, settings: List, arch: &str,
             arch = out.arch,
             format = if out.is_cubin { "cubin" } else { "ptx" },
             bytes = out.image.len() as f64,
-            log = out.log
+            log = out.log,
+            cached = out.cached
         )
         .into_robj())
     })
@@ -425,6 +456,9 @@ extendr_module! {
     fn keopsr_operation_table;
     fn keopsr_cuda_info;
     fn keopsr_set_cache_dir;
+    fn keopsr_cache_usage;
+    fn keopsr_cache_clear;
+    fn keopsr_random_token;
     fn keopsr_cuda_source;
     fn keopsr_cuda_compile;
 }
