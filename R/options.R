@@ -7,7 +7,8 @@
   devices = NULL,
   nvrtc = NULL,
   cache_dir = NULL,
-  max_dense_bytes = 2^30
+  max_dense_bytes = 2^30,
+  index_base = 1L
 )
 
 .keopsr_state <- new.env(parent = emptyenv())
@@ -41,6 +42,11 @@
 #'     formula, sizes and time).
 #'   - `max_dense_bytes`: the largest result [as.matrix()][as.matrix.LazyTensor]
 #'     may store (default 1 GiB).
+#'   - `index_base`: `1L` (default) returns the indices of `argmin()`,
+#'     `argKmin()`, ... 1-based, as R indexes; `0L` returns them 0-based, as
+#'     rkeops does, for scripts ported from rkeops that add 1 themselves
+#'     (see `vignette("migrating-from-rkeops")`). Positions inside formulas
+#'     are 0-based either way.
 #' @return The options (a list), invisibly when setting.
 #' @export
 #' @examples
@@ -132,6 +138,12 @@ check_option <- function(name, value) {
     },
     sum_scheme = one_of(c("auto", "block", "kahan", "direct")),
     verbosity = count(),
+    index_base = {
+      if (!is.numeric(value) || length(value) != 1 || !value %in% c(0, 1)) {
+        keopsr_abort("option", "option 'index_base' must be 0L (rkeops' 0-based indices) or 1L (R's, the default)", call = NULL)
+      }
+      as.integer(value)
+    },
     max_dense_bytes = {
       if (!is.numeric(value) || length(value) != 1 || is.na(value) || value <= 0) {
         keopsr_abort("option", "option 'max_dense_bytes' must be a positive number of bytes", call = NULL)

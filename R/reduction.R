@@ -77,6 +77,19 @@ evaluate_formula <- function(formula, args, inputs, sum_scheme = NULL, call = sy
       proc.time()[["elapsed"]] - start
     ))
   }
+  with_index_base(res, opts$index_base)
+}
+
+# Indices come from the core 1-based; keops_options(index_base = 0L) makes
+# them 0-based, as rkeops returns them (for scripts ported from rkeops).
+# Index results are the integer matrices (alone or as `indices`).
+with_index_base <- function(res, base) {
+  if (base == 1L) return(res)
+  if (is.list(res) && is.integer(res$indices)) {
+    res$indices <- res$indices - 1L
+  } else if (is.integer(res)) {
+    res <- res - 1L
+  }
   res
 }
 
@@ -126,6 +139,9 @@ Summary.LazyTensor <- function(..., na.rm = FALSE) {
 #' `argmin(x, index)` returns, for each row, the 1-based index of the smallest
 #' value over the reduced index (component-wise); `min_argmin()` returns both
 #' the values and the indices. Ties go to the smallest index; NaN ranks last.
+#' rkeops returns 0-based indices: a script ported from rkeops that adds 1
+#' to them would be off by one, so set `keops_options(index_base = 0L)` for
+#' such scripts (see [keops_options()]).
 #'
 #' @param x a LazyTensor.
 #' @param index `"i"` or `"j"`: the index reduced over. For `argmin()` and
@@ -158,7 +174,9 @@ max_argmax <- function(x, index, ranges = NULL) reduce_lazy("Max_ArgMax", x, ind
 #' K-min reductions: k-nearest neighbours
 #'
 #' `Kmin(x, K, index)` returns the K smallest values over the reduced index,
-#' sorted ascending, `argKmin()` their 1-based indices, `Kmin_argKmin()` both.
+#' sorted ascending, `argKmin()` their 1-based indices, `Kmin_argKmin()` both
+#' (0-based with `keops_options(index_base = 0L)`, as rkeops returns them,
+#' for ported scripts).
 #' For a LazyTensor of dimension d > 1, each component is treated separately
 #' and column `(k - 1) * d + c` holds the k-th smallest value of component c.
 #' K larger than the number of points reduced over is a

@@ -148,3 +148,19 @@ test_that("forked children (parallel::mclapply) reduce after the parent started 
   }, timeout = 120)
   expect_equal(res, rep(0, 5))
 })
+
+test_that("index_base = 0L returns rkeops' 0-based indices everywhere", {
+  set.seed(8)
+  x <- matrix(rnorm(30), 10, 3); y <- matrix(rnorm(45), 15, 3)
+  D <- sqdist(Vi(x), Vj(y))
+  one <- list(argmin(D, "j"), argKmin(D, 3, "i"), Kmin_argKmin(D, 2, "j")$indices, max_argmax(D, "i")$indices,
+    keops_kernel("ArgKMin_Reduction(SqDist(x, y), 4, 1)", c("x = Vi(3)", "y = Vj(3)"))(list(x, y)))
+  old <- keops_options(index_base = 0L)
+  on.exit(keops_options(old))
+  zero <- list(argmin(D, "j"), argKmin(D, 3, "i"), Kmin_argKmin(D, 2, "j")$indices, max_argmax(D, "i")$indices,
+    keops_kernel("ArgKMin_Reduction(SqDist(x, y), 4, 1)", c("x = Vi(3)", "y = Vj(3)"))(list(x, y)))
+  for (k in seq_along(one)) expect_identical(zero[[k]], one[[k]] - 1L)
+  expect_identical(Kmin_argKmin(D, 2, "j")$values, Kmin(D, 2, "j"))
+  expect_equal(sum(D, index = "j"), rowSums(dense_sqdist(x, y)))
+  expect_error(keops_options(index_base = 2), class = "keopsr_option_error")
+})
