@@ -10,6 +10,7 @@ value_and_grad <- function(formula, args, inputs, wrt, eta = NULL, want_value = 
   if (!is.null(eta) && !(is.numeric(eta) && !is.object(eta))) {
     keopsr_abort("input", "eta must be a numeric matrix (one row per output row) or vector", call)
   }
+  check_inputs(inputs, args, call)
   res <- keopsr_value_and_grad(formula, args, unname(inputs), as.integer(wrt), eta, want_value, engine_settings(sum_scheme))
   check_result(res, call)
 }

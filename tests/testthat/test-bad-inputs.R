@@ -19,7 +19,11 @@ bad_input_cases <- function() {
     wrong_rows = list(function() op(list(x, y, rnorm(4))), "keopsr_input_error"),
     array_3d = list(function() op(list(array(0, c(6, 2, 1)), y, rnorm(5))), "keopsr_input_error"),
     # Types.
-    integer_matrix = list(function() op(list(x, round(y * 10) + 0L * 1:2, 1:5))[1] > -1, "value", TRUE),
+    integer_matrix = list(function() {
+      yi <- round(y * 10)
+      storage.mode(yi) <- "integer"
+      op(list(x, yi, 1:5))[1] > -1
+    }, "value", TRUE),
     logical_matrix = list(function() op(list(x > 0, y, rnorm(5))), "keopsr_input_error"),
     data_frame = list(function() op(list(as.data.frame(x), y, rnorm(5))), "keopsr_input_error"),
     list_input = list(function() op(list(as.list(x), y, rnorm(5))), "keopsr_input_error"),
@@ -48,6 +52,11 @@ bad_input_cases <- function() {
     nvrtc_missing = list(function() keops_options(nvrtc = "/nonexistent/libnvrtc.so"), "keopsr_option_error"),
     linop_character = list(function() keops_linop(exp(-sqdist(Vi(x), Vj(x))))(letters[1:6]), "keopsr_input_error"),
     linop_wrong_length = list(function() keops_linop(exp(-sqdist(Vi(x), Vj(x))))(1:3), "keopsr_input_error"),
+    grad_date = list(function() keops_grad(op, "x")(list(x, y, Sys.Date() + 1:5, rnorm(6))), "keopsr_input_error"),
+    solve_data_frame = list(function() {
+      keops_solve(keops_kernel("Sum_Reduction(Exp(-SqDist(x, y)) * b, 1)", c("x = Vi(2)", "y = Vj(2)", "b = Vj(1)")),
+        list(as.data.frame(x), x, rnorm(6)), rnorm(6), "b", alpha = 1)
+    }, "keopsr_input_error"),
     grad_ranges = list(function() keops_grad(op, "x")(list(x, y, rnorm(5), rnorm(6)), ranges = list()), "keopsr_input_error"),
     deep_string = list(function() keops_kernel(paste0(strrep("Exp(", 5000), "x", strrep(")", 5000)), "x = Vi(1)"), "keopsr_formula_error"),
     spaces = list(function() keops_kernel(strrep(" ", 1e6)), "keopsr_formula_error")
