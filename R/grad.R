@@ -71,7 +71,7 @@ keops_grad <- function(op, var) {
   }
   names <- info$args_info$name
   pos <- variable_position(var, names, call)
-  function(input = NULL, ranges = NULL) {
+  function(input = NULL, inner_dim = "col", ranges = NULL) {
     if (!is.null(ranges)) {
       keopsr_abort("input", "gradient operators do not take ranges: block-sparse gradients are not supported", sys.call())
     }
@@ -99,6 +99,8 @@ keops_grad <- function(op, var) {
       eta <- input[[length(input)]]
       input <- input[seq_along(names)]
     }
+    input <- points_by_row(input, info$args_info$category, inner_dim, call)
+    if (inner_dim == "row" && is.matrix(eta)) eta <- t(eta)
     res <- value_and_grad(info$formula, info$args, input, pos, eta, call = call)
     res$gradients[[1]]
   }

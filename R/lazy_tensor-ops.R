@@ -6,9 +6,22 @@
 # integer arguments or Ind() lists, already formatted.
 apply_op <- function(name, ..., extra = NULL, call = sys.call(-1), complex = FALSE) {
   operands <- lapply(list(...), as_operand)
+  # Operations on the interleaved reals of a complex LazyTensor would give
+  # silently wrong numbers: only the complex operations take one.
+  if (!name %in% .complex_operations && any(vapply(operands, is_complex_operand, NA))) {
+    keopsr_abort("formula", sprintf(
+      "`%s` cannot be applied to a ComplexLazyTensor (see ?Complex.LazyTensor for what is defined on complex numbers)", name
+    ), call)
+  }
   inner <- c(vapply(operands, `[[`, "", "formula"), extra)
   combine(sprintf("%s(%s)", name, paste(inner, collapse = ", ")), operands, call, complex)
 }
+
+# The operations that take complex operands (see ops/complex.rs).
+.complex_operations <- c(
+  "ComplexReal", "ComplexImag", "ComplexAbs", "ComplexAngle", "ComplexSum", "Conj", "ComplexExp",
+  "ComplexAdd", "ComplexSubtract", "ComplexMult", "ComplexDivide", "ComplexRealScal", "ComplexSquareAbs"
+)
 
 # An integer argument of a formula (a position, a dimension), as a literal.
 int_arg <- function(n, what, call = sys.call(-1)) {
@@ -384,7 +397,15 @@ kron <- function(x, y, dimfa, dimfb) {
 #' y_j <- Vj(matrix(rnorm(9), 3, 3))
 #' exp(-sqdist(x_i, y_j)) %*% c(1, 2, 3)
 `%*%` <- function(x, y) {
-  if (!is.LazyTensor(x)) return(base::`%*%`(x, y))
+  if (!is.LazyTensor(x)) {
+    if (is.LazyTensor(y)) {
+      keopsr_abort("input", paste0(
+        "`x` input argument should be a LazyTensor, a vector or a scalar.",
+        "\nIf you want to use a matrix, convert it to LazyTensor first."
+      ))
+    }
+    return(base::`%*%`(x, y))
+  }
   b <- if (is.LazyTensor(y)) y else Vj(as.matrix(y))
   sum(x * b, index = "j")
 }

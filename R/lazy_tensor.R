@@ -11,15 +11,17 @@
 #' `keopsr_dimension_error`.
 #'
 #' @param x a numeric matrix (one row per point) or vector (one column for
-#'   `"i"`/`"j"`; the parameter's values when `index = NA`), or a number.
+#'   `"i"`/`"j"`; the parameter's values when `index = NA`), or a number. A
+#'   matrix needs an index (as in rkeops): `Pm()` takes vectors.
 #' @param index `"i"`, `"j"`, or `NA` (default) for a parameter.
-#' @param is_complex `TRUE` for complex data (an R complex matrix or vector;
-#'   real data are taken as real parts). The result is a `ComplexLazyTensor`:
+#' @param is_complex `TRUE` for complex data (an R complex matrix or vector
+#'   is complex whatever `is_complex` says; real data given with
+#'   `is_complex = TRUE` are real parts). The result is a `ComplexLazyTensor`:
 #'   arithmetic, `exp()`, `Re()`, `Im()`, `Mod()`, `Arg()`, `Conj()` and
 #'   `sum()` work on it, and its reductions return complex matrices. Inside
 #'   formulas a complex vector of dimension d is stored as 2d reals, real and
-#'   imaginary parts interleaved (as in KeOps). Complex data given without
-#'   `is_complex = TRUE` are an error, never silently made real.
+#'   imaginary parts interleaved (as in KeOps). Complex data are never
+#'   silently made real.
 #' @return An object of class `LazyTensor` (and `ComplexLazyTensor` for
 #'   complex data): a list with the `formula` string, the argument
 #'   declarations `args`, the `data` they refer to, the output dimension
@@ -39,9 +41,8 @@ LazyTensor <- function(x, index = NA, is_complex = FALSE) {
     keopsr_abort("input", "is_complex must be TRUE or FALSE")
   }
   if (inherits(x, "LazyTensor")) return(x)
-  if (is.complex(x) && !is_complex) {
-    keopsr_abort("input", "complex data need LazyTensor(x, index, is_complex = TRUE); they are never silently made real")
-  }
+  # Complex data make a complex LazyTensor (as in rkeops), never a real one.
+  if (is.complex(x)) is_complex <- TRUE
   if (!((is.numeric(x) || is.complex(x)) && !is.object(x))) {
     keopsr_abort("input", sprintf(
       "LazyTensor() needs a numeric or complex matrix or vector, got %s", describe_object(x)
@@ -52,6 +53,12 @@ LazyTensor <- function(x, index = NA, is_complex = FALSE) {
   }
   if (length(index) != 1 || !(is.na(index) || index %in% c("i", "j"))) {
     keopsr_abort("input", "index must be \"i\", \"j\" or NA (a parameter)")
+  }
+  if (is.matrix(x) && is.na(index)) {
+    keopsr_abort("input", paste(
+      "missing `index` argument.",
+      "A matrix is one point per row: give index = \"i\" or \"j\" (a parameter is a vector)"
+    ))
   }
   if (is.integer(x)) storage.mode(x) <- "double"
   if (is.na(index)) {
@@ -198,6 +205,12 @@ as_operand <- function(x) {
     literal <- sprintf("%.17g", x)
     if (x < 0) literal <- paste0("(", literal, ")")
     return(list(formula = literal, args = character(), data = list(), precedence = 3L))
+  }
+  if (is.matrix(x) && (is.numeric(x) || is.complex(x))) {
+    keopsr_abort("input", paste0(
+      "a matrix cannot be combined with a LazyTensor: `x` input argument should be a LazyTensor, a vector or a scalar.",
+      "\nIf you want to use a matrix, convert it to LazyTensor first (Vi(), Vj())."
+    ), call = sys.call(-2))
   }
   if (is.numeric(x) && !is.object(x)) return(Pm(x))
   if (is.complex(x) && !is.object(x)) return(LazyTensor(x, NA, is_complex = TRUE))

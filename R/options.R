@@ -156,14 +156,15 @@ check_option <- function(name, value) {
 #' rkeops-compatible switches
 #'
 #' `rkeops_use_cpu()` selects CPU threads (optionally their number),
-#' `rkeops_use_gpu()` the GPUs (optionally which ones; a
-#' `keopsr_backend_error` when none is usable),
+#' `rkeops_use_gpu()` the GPUs (optionally which ones; as in rkeops and
+#' pykeops, when none is usable it warns, with the reason, and keeps the
+#' CPU: `keops_options(backend = "gpu")` is the strict form, an error),
 #' `rkeops_use_float32()` and `rkeops_use_float64()` the precision. They are
 #' shortcuts for [keops_options()], kept so that rkeops scripts run unchanged.
 #'
 #' @param ncore number of CPU threads; `NULL` (default) keeps the current
 #'   setting, `0` uses all cores.
-#' @param device GPU ordinals; `NULL` (default) keeps the current setting.
+#' @param device GPU ordinals; `NULL` (default) or `-1` for all GPUs.
 #' @return The previous options, invisibly.
 #' @rdname rkeops_use_cpu
 #' @export
@@ -173,12 +174,17 @@ check_option <- function(name, value) {
 #' rkeops_use_float64()
 #' keops_options(old)
 rkeops_use_gpu <- function(device = NULL) {
-  if (is.null(device)) keops_options(backend = "gpu") else keops_options(backend = "gpu", devices = device)
+  if (!is.null(device) && (!is.numeric(device) || anyNA(device))) {
+    keopsr_abort("option", "device must be NULL, -1 (all GPUs) or GPU ordinals")
+  }
+  if (identical(as.numeric(device), -1)) device <- NULL
+  use_gpu_or_warn(device)
 }
 
 #' @rdname rkeops_use_cpu
 #' @export
 rkeops_use_cpu <- function(ncore = NULL) {
+  if (!is.null(ncore) && !is.numeric(ncore)) keopsr_abort("option", "ncore must be NULL or a number of threads")
   if (is.null(ncore)) keops_options(backend = "cpu") else keops_options(backend = "cpu", threads = ncore)
 }
 

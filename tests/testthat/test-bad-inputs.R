@@ -33,7 +33,8 @@ bad_input_cases <- function() {
     character_input = list(function() op(list(x, y, letters[1:5])), "keopsr_input_error"),
     lazy_logical = list(function() Vi(x > 0), "keopsr_input_error"),
     lazy_data_frame = list(function() Vi(as.data.frame(x)), "keopsr_input_error"),
-    lazy_complex = list(function() Vi(x + 1i), "keopsr_input_error"),
+    lazy_complex = list(function() class(Vi(x + 1i))[1], "value", "ComplexLazyTensor"),
+    lazy_matrix_no_index = list(function() LazyTensor(x), "keopsr_input_error"),
     lazy_empty = list(function() Vi(matrix(0, 3, 0)), "keopsr_dimension_error"),
     # K.
     k_zero = list(function() knn(x, 0), "keopsr_reduction_error"),

@@ -65,8 +65,8 @@ for (precision in c("float64", "float32")) {
       F <- -sqdist(Vi(x), Vj(y)) / 4
       w <- exp(rnorm(N))
       expect_close(logsumexp(F, "j", weight = Vj(w)), log(exp(Fxy) %*% w), tol)
-      expect_close(sumsoftmaxweight(F, Vj(y), "j"), (exp(Fxy) %*% y) / rowSums(exp(Fxy)), tol)
-      expect_close(sumsoftmaxweight(F, Vi(x), "i"), (t(exp(Fxy)) %*% x) / colSums(exp(Fxy)), tol)
+      expect_close(sumsoftmaxweight(F, "j", Vj(y)), (exp(Fxy) %*% y) / rowSums(exp(Fxy)), tol)
+      expect_close(sumsoftmaxweight(F, "i", weight = Vi(x)), (t(exp(Fxy)) %*% x) / colSums(exp(Fxy)), tol)
     })
   })
 }
@@ -76,21 +76,28 @@ test_that("vector-valued sums give one column per component", {
   expect_close(sum(F, index = "j"), exp(-dense_sqdist(x, y)) %*% y)
 })
 
-test_that("a component-wise Kmin of a vector formula uses columns (k-1)*d + c", {
+test_that("a component-wise Kmin of a vector formula is an n x K x d array, as in rkeops", {
   F <- Vi(x[, 1:2]) - Vj(y[, 1:2]) # dimension 2
   km <- Kmin(F, 3, "j")
-  expect_equal(dim(km), c(M, 6L))
+  expect_equal(dim(km), c(M, 3L, 2L))
+  both <- Kmin_argKmin(F, 3, "j")
+  expect_identical(both$values, km)
+  expect_identical(both$indices, argKmin(F, 3, "j"))
   for (c in 1:2) {
-    ref <- dense_reduce(outer(x[, c], y[, c], "-"), "KMin", K = 3)
-    expect_close(km[, (0:2) * 2 + c], ref)
+    D <- outer(x[, c], y[, c], "-")
+    expect_close(km[, , c], dense_reduce(D, "KMin", K = 3))
+    expect_equal(unname(argKmin(F, 3, "j")[, , c]), dense_reduce(D, "ArgKMin", K = 3))
   }
+  # rkeops' own example: the 2 smallest of two copies of (1, 2, 3), over i.
+  z <- matrix(c(1, 2, 3), 2, 3, byrow = TRUE)
+  expect_equal(Kmin(Vi(z), 2, "i"), array(z, c(1, 2, 3)))
 })
 
 test_that("reduction.LazyTensor matches the named functions", {
   F <- sqdist(Vi(x), Vj(y))
   expect_identical(reduction.LazyTensor(F, "ArgKMin", "j", opt_arg = 3), argKmin(F, 3, "j"))
   expect_identical(reduction.LazyTensor(F, "Sum", "i"), sum(F, index = "i"))
-  expect_identical(reduction.LazyTensor(-F, "SumSoftMaxWeight", "j", opt_arg = Vj(y)), sumsoftmaxweight(-F, Vj(y), "j"))
+  expect_identical(reduction.LazyTensor(-F, "SumSoftMaxWeight", "j", opt_arg = Vj(y)), sumsoftmaxweight(-F, Vj(y), "j")) # keopsr 0.1 order
 })
 
 test_that("thread counts give identical answers", {
