@@ -56,6 +56,8 @@ pub fn out_chunk(precision: Precision) -> usize {
         Precision::F32 => 32,
     }
 }
+/// Most nodes in the chunked part of an output (see [`chunking`]).
+const MAX_CHUNKED_PART: usize = 256;
 /// Smallest output dimension that is chunked.
 const OUT_CHUNK_MIN: usize = 64;
 
@@ -213,6 +215,7 @@ fn chunking(formula: &Formula, monoid: &Monoid, width: usize, uses: &[usize]) ->
     let chunk = monoid.output_chunk(width).filter(|c| c.dim >= OUT_CHUNK_MIN)?;
     let root = formula.roots[chunk.root];
     let mut part = vec![false; g.len()];
+    let mut parts = 0;
     let mut todo = vec![root];
     while let Some(id) = todo.pop() {
         let node = g.node(id);
@@ -226,6 +229,12 @@ fn chunking(formula: &Formula, monoid: &Monoid, width: usize, uses: &[usize]) ->
             op => (matches!(op, Op::Const(_)) || op.is_elementwise()) && in_place(),
         };
         if !elementwise {
+            return None;
+        }
+        // `component` writes the part as one C expression, recursively:
+        // a long chain (a sum of thousands of terms) is computed node by node.
+        parts += 1;
+        if parts > MAX_CHUNKED_PART {
             return None;
         }
         part[id] = true;
