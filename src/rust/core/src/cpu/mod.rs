@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex};
 
 use rayon::prelude::*;
 
+use crate::buffer::try_filled;
 use crate::error::{Error, Result};
 use crate::ranges::Ranges;
 use crate::reduction::{Monoid, Tile};
@@ -35,16 +36,6 @@ pub struct States<T> {
     pub indices: Vec<usize>,
     pub value_len: usize,
     pub index_len: usize,
-}
-
-/// A filled buffer, or an error (not an abort) when memory runs out.
-fn try_filled<V: Clone>(len: Option<usize>, fill: V) -> Result<Vec<V>> {
-    let too_large = || Error::Input("the result is too large to fit in memory".to_string());
-    let len = len.ok_or_else(too_large)?;
-    let mut v = Vec::new();
-    v.try_reserve_exact(len).map_err(|_| too_large())?;
-    v.resize(len, fill);
-    Ok(v)
 }
 
 impl<T: Real> States<T> {
@@ -193,7 +184,7 @@ pub fn reduce_ranges<T: Real>(
 fn run_item<T: Real>(program: &Program, monoid: &Monoid, inputs: &[Data<'_, T>], item: &Item) -> Result<States<T>> {
     let rows = &item.rows;
     let mut states = States::new(monoid, rows.len())?;
-    let mut scratch = vec![T::zero(); program.scratch_len];
+    let mut scratch = try_filled(Some(program.scratch_len), T::zero())?;
     program.run_fixed(&mut scratch, inputs);
     for cols in &item.cols {
         let mut start = cols.start;
@@ -232,9 +223,10 @@ pub fn diagonal<T: Real>(program: &Program, inputs: &[Data<'_, T>], n: usize, th
         blocks
             .par_iter()
             .map(|rows| {
-                let mut scratch = vec![T::zero(); program.scratch_len];
+                let mut scratch = try_filled(Some(program.scratch_len), T::zero())?;
                 program.run_fixed(&mut scratch, inputs);
-                rows.clone()
+                Ok(rows
+                    .clone()
                     .map(|i| {
                         program.run_inner(&mut scratch, inputs, i, 1);
                         program.run_row(&mut scratch, inputs, i, i, 1);

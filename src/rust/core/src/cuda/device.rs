@@ -18,6 +18,7 @@ use cudarc::nvrtc::Ptx;
 
 use super::codegen::{Kernel, BLOCK, KERNEL_NAME};
 use super::nvrtc;
+use crate::buffer::{size, try_filled, try_with_capacity};
 use crate::cpu::{Data, States};
 use crate::error::{Error, Result};
 use crate::reduction::{Monoid, EMPTY};
@@ -100,15 +101,16 @@ fn function(ordinal: usize, kernel: &Kernel) -> Result<CudaFunction> {
 
 /// Rows `rows` (or all rows of a parameter) of a column-major variable, as a
 /// compact column-major block.
-fn slice_rows<T: Real>(data: &Data<'_, T>, dim: usize, rows: std::ops::Range<usize>, whole: bool) -> Vec<T> {
+fn slice_rows<T: Real>(data: &Data<'_, T>, dim: usize, rows: std::ops::Range<usize>, whole: bool) -> Result<Vec<T>> {
+    let mut out = try_with_capacity(Some(if whole { data.values.len() } else { rows.len() * dim }))?;
     if whole {
-        return data.values.to_vec();
+        out.extend_from_slice(data.values);
+        return Ok(out);
     }
-    let mut out = Vec::with_capacity(rows.len() * dim);
     for c in 0..dim {
         out.extend_from_slice(&data.values[c * data.nrow + rows.start..c * data.nrow + rows.end]);
     }
-    out
+    Ok(out)
 }
 
 /// Device copies of inputs kept between reductions on the same data: the
@@ -200,8 +202,8 @@ pub fn reduce<T: Real + DeviceRepr + ValidAsZeroBits>(
     let mut r0 = row_range.start;
     while r0 < row_range.end {
         let rows = row_chunk.min(row_range.end - r0);
-        let mut v = vec![T::zero(); rows * value_len];
-        let mut k = vec![EMPTY; rows * index_len];
+        let mut v = try_filled(size(rows, value_len), T::zero())?;
+        let mut k = try_filled(size(rows, index_len), EMPTY)?;
         for r in 0..rows {
             monoid.init(&mut v[r * value_len..(r + 1) * value_len], &mut k[r * index_len..(r + 1) * index_len]);
         }
@@ -222,7 +224,7 @@ pub fn reduce<T: Real + DeviceRepr + ValidAsZeroBits>(
                     Role::Param => (0, 1),
                 };
                 let upload = || {
-                    let host = slice_rows(data, dim, first..first + n, role == Role::Param);
+                    let host = slice_rows(data, dim, first..first + n, role == Role::Param)?;
                     let host = if host.is_empty() { vec![T::zero()] } else { host };
                     stream.clone_htod(&host).map_err(|e| driver_error("copying data to the GPU", e))
                 };
@@ -283,13 +285,13 @@ pub fn split_rows(rows: usize, gpus: usize) -> Vec<std::ops::Range<usize>> {
 }
 
 /// Gathers per-chunk states into one `States` in row order.
-pub fn concat_states<T: Real>(monoid: &Monoid, parts: Vec<(Vec<T>, Vec<usize>)>) -> States<T> {
+pub fn concat_states<T: Real>(monoid: &Monoid, parts: Vec<(Vec<T>, Vec<usize>)>) -> Result<States<T>> {
     let (value_len, index_len) = monoid.state_len();
-    let mut values = Vec::new();
-    let mut indices = Vec::new();
+    let mut values = try_with_capacity(Some(parts.iter().map(|p| p.0.len()).sum()))?;
+    let mut indices = try_with_capacity(Some(parts.iter().map(|p| p.1.len()).sum()))?;
     for (v, k) in parts {
         values.extend(v);
         indices.extend(k);
     }
-    States { values, indices, value_len, index_len }
+    Ok(States { values, indices, value_len, index_len })
 }
