@@ -43,9 +43,28 @@ fn driver_error(what: &str, e: impl std::fmt::Debug) -> Error {
     Error::Backend(format!("CUDA driver: {what} failed: {e:?}"))
 }
 
+/// The process that created the CUDA contexts. CUDA does not survive a
+/// fork: a child of `parallel::mclapply` must not touch the parent's
+/// contexts, modules or memory (calls would fail or hang), so there the GPU
+/// is unusable (`auto` runs on the CPU) and the cached state is left alone.
+static CUDA_PID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+
+fn forked_after_cuda() -> Result<()> {
+    match CUDA_PID.get() {
+        Some(&pid) if pid != std::process::id() => Err(Error::Backend(
+            "this process was forked after CUDA was initialised in its parent; the GPU cannot be used in a forked \
+             child (parallel::mclapply, plan(multicore)): use backend = \"cpu\" there, or socket workers"
+                .into(),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// One context per GPU, created once.
 fn context(ordinal: usize) -> Result<Arc<CudaContext>> {
     static CONTEXTS: Mutex<Vec<(usize, Arc<CudaContext>)>> = Mutex::new(Vec::new());
+    forked_after_cuda()?;
+    CUDA_PID.get_or_init(std::process::id);
     let mut all = CONTEXTS.lock().map_err(|_| Error::Internal("CUDA context registry poisoned".into()))?;
     if let Some((_, c)) = all.iter().find(|(o, _)| *o == ordinal) {
         return Ok(c.clone());
@@ -58,6 +77,7 @@ fn context(ordinal: usize) -> Result<Arc<CudaContext>> {
 /// The GPUs the driver sees (none without a driver), probed once per session.
 pub fn gpus() -> Result<Vec<Gpu>> {
     static GPUS: std::sync::OnceLock<Result<Vec<Gpu>>> = std::sync::OnceLock::new();
+    forked_after_cuda()?;
     GPUS.get_or_init(probe_gpus).clone()
 }
 
