@@ -6,6 +6,7 @@
 //! the reduction tile by tile on CPU threads ([`cpu`]), without ever storing
 //! the M × N matrix. This crate has no R dependency.
 
+pub mod buffer;
 pub mod cpu;
 pub mod cuda;
 pub mod error;

@@ -15,6 +15,7 @@
 //! relative residual ‖r‖ / ‖b‖ is at most `tol` (KeOps' KernelSolve stops on
 //! an absolute residual and has no iteration cap nor preconditioner).
 
+use crate::buffer::{size, try_filled};
 use crate::error::{Error, Result};
 use crate::formula::Formula;
 use crate::plan::{Input, Options, Prepared};
@@ -105,9 +106,9 @@ pub fn conjugate_gradient(
     };
     let col = |c: usize| (c * n)..((c + 1) * n);
     let b_norm: Vec<f64> = (0..r).map(|c| dot(&b[col(c)], &b[col(c)]).sqrt()).collect();
-    let mut x = vec![0.0; n * r];
+    let mut x = try_filled(size(n, r), 0.0)?;
     let mut res = b.to_vec();
-    let mut z = vec![0.0; n * r];
+    let mut z = try_filled(size(n, r), 0.0)?;
     precondition(&res, &mut z);
     let mut p = z.clone();
     let mut rz: Vec<f64> = (0..r).map(|c| dot(&res[col(c)], &z[col(c)])).collect();
