@@ -110,7 +110,9 @@ keops_grad <- function(op, var) {
 lazy_reduction <- function(f, index, reduction, call) {
   if (!is.LazyTensor(f)) keopsr_abort("input", "f must be a LazyTensor", call)
   if (isTRUE(f$is_complex)) keopsr_abort("input", "gradients of complex LazyTensors are not supported", call)
-  if (!is.character(reduction) || length(reduction) != 1) keopsr_abort("reduction", "the reduction must be a name such as \"Sum\"", call)
+  if (!is.character(reduction) || length(reduction) != 1) {
+    keopsr_abort("reduction", "`opstr` input should be a string text corresponding to a reduction formula (such as \"Sum\").", call)
+  }
   list(
     formula = sprintf("%s_Reduction(%s, %s)", reduction, f$formula, axis_code(index, call)),
     args = f$args, data = f$data, names = trimws(sub("=.*$", "", f$args))
@@ -168,7 +170,8 @@ cotangent_values <- function(gradin, f, index, call) {
   out_index <- if (index == "j") "i" else "j"
   if (!gradin$index %in% c(out_index, "")) {
     keopsr_abort("input", sprintf(
-      "gradin must not depend on index %s, which is reduced over: one value per output row is needed", index
+      "`gradin` input argument should be indexed by '%s' (one value per output row), not by '%s', which is reduced over",
+      out_index, index
     ), call)
   }
   values <- pointwise_values(gradin, call)

@@ -169,7 +169,11 @@ Math.LazyTensor <- function(x, ...) {
   if (.Generic == "round") {
     digits <- list(...)$digits
     if (is.null(digits)) digits <- if (...length() > 0) ..1 else 0
-    return(apply_op("Round", x, extra = int_arg(digits, "digits", call), call = call))
+    if (!is.numeric(digits) || is.object(digits) || length(digits) != 1 || is.na(digits)) {
+      keopsr_abort("formula", "`digits` input argument should be a scalar.", call)
+    }
+    # As base R, a fractional number of digits is rounded (3.6 digits are 4).
+    return(apply_op("Round", x, extra = int_arg(round(digits), "digits", call), call = call))
   }
   op <- .math_ops[.Generic]
   if (is.na(op)) {

@@ -155,3 +155,12 @@ test_that("a matrix given where a LazyTensor belongs is an error saying so", {
   expect_error(Kmin(sqdist(x_i, y_j), 2.5, "j"), "`K` input argument should be an integer", class = "keopsr_reduction_error")
   expect_error(sum_reduction(sqdist(x_i, y_j), "k"), "either 'i' or 'j'", class = "keopsr_reduction_error")
 })
+
+test_that("round() takes digits as base R does", {
+  v <- c(1.234567, -2.71828, 1e-3)
+  for (d in c(3.14, 3.6, -0.6, 2)) {
+    expect_close(sum(round(Vi(v), d) + 0 * Vj(w), index = "j"), 12 * round(v, d))
+  }
+  expect_error(round(x_i, x), "should be a scalar", class = "keopsr_formula_error")
+  expect_error(round(x_i, 2i), "should be a scalar", class = "keopsr_formula_error")
+})
