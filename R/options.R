@@ -8,6 +8,7 @@
   nvrtc = NULL,
   cache_dir = NULL,
   max_dense_bytes = 2^30,
+  progress = "auto",
   index_base = 1L
 )
 
@@ -40,6 +41,13 @@
 #'     `"kahan"` (compensated summation) or `"direct"`.
 #'   - `verbosity`: `0` (silent) or `1` (a message per reduction with its
 #'     formula, sizes and time).
+#'   - `progress`: `"auto"` (default: a progress bar, from the cli
+#'     package, for reductions and solves that run longer than about 2 s in
+#'     interactive sessions, with the pairs (i, j) or iterations done and an
+#'     estimated time left), `TRUE` (also when not interactive), `FALSE`, or
+#'     a function `f(done, total, unit)` called during the computation
+#'     (`unit` is `"pairs"` or `"iterations"`; about every 0.1 s, and at the
+#'     end). Ctrl-C stops the computation either way.
 #'   - `max_dense_bytes`: the largest result [as.matrix()][as.matrix.LazyTensor]
 #'     may store (default 1 GiB).
 #'   - `index_base`: `1L` (default) returns the indices of `argmin()`,
@@ -144,6 +152,12 @@ check_option <- function(name, value) {
       }
       as.integer(value)
     },
+    progress = {
+      if (!(is.function(value) || identical(value, "auto") || isTRUE(value) || isFALSE(value))) {
+        keopsr_abort("option", "option 'progress' must be \"auto\", TRUE, FALSE or a function(done, total, unit)", call = NULL)
+      }
+      value
+    },
     max_dense_bytes = {
       if (!is.numeric(value) || length(value) != 1 || is.na(value) || value <= 0) {
         keopsr_abort("option", "option 'max_dense_bytes' must be a positive number of bytes", call = NULL)
@@ -203,13 +217,38 @@ nvrtc_option <- function() {
 }
 
 # Evaluation settings passed to the Rust core.
-engine_settings <- function(sum_scheme = NULL) {
+# `frame`: the evaluating function's frame, which a progress bar belongs to
+# (cli closes it when that function returns).
+engine_settings <- function(sum_scheme = NULL, frame = parent.frame()) {
   opts <- keops_options()
   list(
     precision = opts$precision, threads = opts$threads,
     sum_scheme = if (is.null(sum_scheme) || sum_scheme == "auto") opts$sum_scheme else sum_scheme,
-    backend = opts$backend, devices = opts$devices
+    backend = opts$backend, devices = opts$devices,
+    progress = progress_callback(opts$progress, frame)
   )
+}
+
+# The function the engine reports progress to: the user's own, a cli
+# progress bar (shown by cli once the computation has run for 2 s), or none.
+progress_callback <- function(progress, frame) {
+  if (is.function(progress)) return(progress)
+  if (isFALSE(progress) || (identical(progress, "auto") && !interactive())) return(NULL)
+  if (!requireNamespace("cli", quietly = TRUE)) return(NULL)
+  id <- NULL
+  function(done, total, unit) {
+    if (is.null(id)) {
+      frame$unit <- unit
+      id <<- cli::cli_progress_bar(
+        name = "keopsr", total = total, clear = TRUE, .envir = frame,
+        format = paste(
+          "keopsr {cli::pb_bar} {cli::pb_percent} |",
+          "{format(cli::pb_current, digits = 3)}/{format(cli::pb_total, digits = 3)} {unit} | ETA {cli::pb_eta}"
+        )
+      )
+    }
+    cli::cli_progress_update(id = id, set = done, total = total, .envir = frame)
+  }
 }
 
 gpu_in_use <- function() {

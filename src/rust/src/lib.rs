@@ -125,6 +125,28 @@ fn options(settings: &List) -> keopsr_core::Result<Options> {
     })
 }
 
+/// Runs `f` with the engine's progress reports sent to the R function
+/// `settings$progress(done, total, unit)` when there is one (R's
+/// `keops_options(progress = )`). Reports arrive on R's main thread (the
+/// engine reports where it polls for interrupts); they are passed on at most
+/// every 0.1 s, and the final one always. An error in the R function stops
+/// the reports, not the computation.
+fn with_progress<R>(settings: &List, f: impl FnOnce() -> R) -> R {
+    let callback = settings.iter().find(|(n, _)| *n == "progress").and_then(|(_, v)| v.as_function());
+    let Some(callback) = callback else { return f() };
+    let mut last: Option<std::time::Instant> = None;
+    let mut failed = false;
+    let sink = Box::new(move |done: u64, total: u64, unit: &'static str| {
+        let due = last.is_none_or(|t| t.elapsed() >= std::time::Duration::from_millis(100)) || done >= total;
+        if failed || !due {
+            return;
+        }
+        last = Some(std::time::Instant::now());
+        failed = callback.call(pairlist!(done as f64, total as f64, unit)).is_err();
+    });
+    keopsr_core::progress::with_sink(sink, f)
+}
+
 /// The inputs of a formula, converted (numeric data are not copied).
 fn formula_inputs(f: &Formula, inputs: &List) -> keopsr_core::Result<Vec<convert::Numeric>> {
     let names = f.variables()?.into_iter().map(|v| v.describe()).collect::<Vec<_>>();
@@ -159,7 +181,7 @@ fn keopsr_reduce(formula: &str, args: Strings, inputs: List, settings: List) -> 
     guarded(|| {
         let (f, options, owned) = prepare(formula, &args, &inputs, &settings)?;
         let views: Vec<Input<'_>> = owned.iter().map(|a| a.view()).collect();
-        let out = keopsr_core::evaluate(&f, &views, &options, &mut interrupt::pending)?;
+        let out = with_progress(&settings, || keopsr_core::evaluate(&f, &views, &options, &mut interrupt::pending))?;
         Ok(output(out))
     })
 }
@@ -192,15 +214,17 @@ fn keopsr_value_and_grad(
             .collect::<keopsr_core::Result<Vec<_>>>()?;
         let eta = if eta.is_null() { None } else { Some(convert::numeric(&eta, "eta")?) };
         let eta_view = eta.as_ref().map(|e| e.view());
-        let res = keopsr_core::gradient::value_and_gradient(
-            &f,
-            &views,
-            &wrt,
-            eta_view.as_ref().map(|e| e.values),
-            want_value,
-            &options,
-            &mut interrupt::pending,
-        )?;
+        let res = with_progress(&settings, || {
+            keopsr_core::gradient::value_and_gradient(
+                &f,
+                &views,
+                &wrt,
+                eta_view.as_ref().map(|e| e.values),
+                want_value,
+                &options,
+                &mut interrupt::pending,
+            )
+        })?;
         let grads: Vec<Robj> = res
             .gradients
             .into_iter()
@@ -258,7 +282,7 @@ fn keopsr_reduce_ranges(
             rows,
             inner,
         )?;
-        Ok(output(prepared.run(Some(&ranges), &mut interrupt::pending)?))
+        Ok(output(with_progress(&settings, || prepared.run(Some(&ranges), &mut interrupt::pending))?))
     })
 }
 
@@ -286,7 +310,9 @@ fn keopsr_solve(
         let max_iter = usize::try_from(max_iter)
             .map_err(|_| Error::Option(format!("max_iter must be a non-negative whole number, got {max_iter}")))?;
         let cg = CgOptions { alpha, tol, max_iter, jacobi };
-        let sol = keopsr_core::solve::solve(&f, &views, var, b, &options, &cg, &mut interrupt::pending)?;
+        let sol = with_progress(&settings, || {
+            keopsr_core::solve::solve(&f, &views, var, b, &options, &cg, &mut interrupt::pending)
+        })?;
         let steps = sol.iterations + 1;
         // history is row-major (one row per iteration): R wants column-major.
         let mut history = vec![0.0; steps * sol.r];

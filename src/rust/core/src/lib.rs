@@ -14,6 +14,7 @@ pub mod formula;
 pub mod gradient;
 pub mod ops;
 pub mod plan;
+pub mod progress;
 pub mod ranges;
 pub mod reduction;
 pub mod solve;

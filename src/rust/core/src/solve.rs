@@ -238,8 +238,13 @@ pub fn solve(
     } else {
         None
     };
+    let mut products = 0u64;
     let mut apply = |p: &[f64]| -> Result<Vec<f64>> {
-        let out = prepared.run_with(var, p, None, interrupted)?;
+        // Each matrix product is one CG iteration (the first computes the
+        // initial residual): report iterations, not the pairs of each.
+        crate::progress::report(products, cg.max_iter as u64 + 1, "iterations");
+        products += 1;
+        let out = crate::progress::silenced(|| prepared.run_with(var, p, None, interrupted))?;
         out.values.map(|(_, v)| v).ok_or_else(|| Error::Internal("a Sum reduction returned no values".into()))
     };
     conjugate_gradient(n, r, b, &mut apply, diag.as_deref(), cg)

@@ -158,6 +158,8 @@ pub fn reduce_ranges<T: Real>(
     let mut items = work_items(ranges, block_rows, chunk);
     let pool = thread_pool(threads)?;
     let round = pool.current_num_threads() * ITEMS_PER_THREAD_PER_ROUND;
+    let total_pairs = ranges.pairs() as u64;
+    let mut done_pairs = 0u64;
     loop {
         let batch: Vec<Item> = items.by_ref().take(round).collect();
         if batch.is_empty() {
@@ -172,7 +174,10 @@ pub fn reduce_ranges<T: Real>(
                 let (v, k) = states.row_mut(row);
                 monoid.merge(v, k, ov, ok);
             }
+            let cols: usize = item.cols.iter().map(|c| c.len()).sum();
+            done_pairs += (item.rows.len() * cols) as u64;
         }
+        crate::progress::report(done_pairs, total_pairs, "pairs");
         if interrupted() {
             return Err(Error::Interrupted);
         }
