@@ -493,7 +493,7 @@ keops_operations <- function() {
 # The operation table as an Rd section (used by roxygen when documenting).
 operation_table_rd <- function() {
   ops <- keops_operations()
-  esc <- function(s) gsub("([%{}\\\\])", "\\\\\\1", s)
+  esc <- function(s) gsub("([][])", "\\\\\\1", gsub("([%{}\\\\])", "\\\\\\1", s))
   rows <- sprintf(
     "\\code{%s} \\tab %s \\tab \\code{%s} \\tab %s \\tab %s \\cr",
     esc(ops$name), ifelse(nzchar(ops$r_function), paste0("\\code{", esc(ops$r_function), "}"), ""),

@@ -2,7 +2,8 @@
 # Sets up a fresh Debian machine for keopsr, builds it, and runs the demo or
 # the whole test suite:
 #   bash tools/run.sh demo
-#   bash tools/run.sh test
+#   bash tools/run.sh test    # cargo tests, vignettes, release tarball + R CMD check, testthat
+#   bash tools/run.sh check   # only the release tarball: built, installed offline, R CMD check
 # Installs R and the R packages from Debian if missing (CRAN is not needed);
 # the Rust crates come from crates.io through cargo.
 set -euo pipefail
@@ -25,6 +26,20 @@ export PATH="$PATH:$HOME/.cargo/bin"
 if ! command -v cargo >/dev/null; then
   echo "cargo (Rust) is needed to build keopsr: install it with rustup (https://rustup.rs)" >&2
   exit 1
+fi
+
+# The release tarball (crates vendored), installed with no network and
+# checked with R CMD check --no-manual (tools/check-release.sh). Its folder
+# is removed when everything passed, kept for inspection otherwise.
+release=""
+check_release() {
+  release=$(mktemp -d "${TMPDIR:-/tmp}/keopsr-release.XXXXXX")
+  bash tools/check-release.sh "$release"
+}
+if [ "$what" = check ]; then
+  check_release
+  rm -rf "$release"
+  exit 0
 fi
 
 # Install into the site library when writable, else into the user library.
@@ -58,10 +73,17 @@ case "$what" in
     export KEOPSR_REQUIRE_NVRTC=1
     (cd src/rust && cargo test --release --jobs 2 -p keopsr-core)
     Rscript tools/check-vignettes.R
-    Rscript tools/test.R
+    check_release
+    # The testthat suite runs once, here, against the package installed from
+    # the release tarball (R CMD check above skips it), and prints the
+    # closing "testthat: N passed, N failed, N skipped" line.
+    status=0
+    R_LIBS="$release/lib:$R_LIBS" Rscript tools/test.R || status=$?
+    [ "$status" -eq 0 ] && rm -rf "$release"
+    exit "$status"
     ;;
   *)
-    echo "usage: bash tools/run.sh demo|test" >&2
+    echo "usage: bash tools/run.sh demo|test|check" >&2
     exit 2
     ;;
 esac
