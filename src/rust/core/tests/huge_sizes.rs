@@ -9,7 +9,8 @@ fn an_impossible_output_is_an_input_error() {
     let formula = Formula::parse("Sum_Reduction(OneHot(x, 2000000000), 1)", &["x = Vi(1)", "y = Vj(1)"]).unwrap();
     let x = vec![0.0; 1000];
     let y = [1.0];
-    let err = evaluate(&formula, &[Input::vector(&x), Input::vector(&y)], &Options::default(), &mut || false).unwrap_err();
+    let err =
+        evaluate(&formula, &[Input::vector(&x), Input::vector(&y)], &Options::default(), &mut || false).unwrap_err();
     assert_eq!(err.kind(), "input", "{err}");
     assert!(err.to_string().contains("too large"), "{err}");
 }
@@ -21,6 +22,7 @@ fn an_impossible_scratch_is_an_input_error() {
     let f = "Sum_Reduction(Sum(OneHot(x + y, 2000000000)) + Sum(OneHot(x - y, 2000000000)), 1)";
     let formula = Formula::parse(f, &["x = Vi(1)", "y = Vj(1)"]).unwrap();
     let (x, y) = ([0.0, 1.0], [1.0, 2.0]);
-    let err = evaluate(&formula, &[Input::vector(&x), Input::vector(&y)], &Options::default(), &mut || false).unwrap_err();
+    let err =
+        evaluate(&formula, &[Input::vector(&x), Input::vector(&y)], &Options::default(), &mut || false).unwrap_err();
     assert_eq!(err.kind(), "input", "{err}");
 }

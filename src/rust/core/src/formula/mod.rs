@@ -355,7 +355,8 @@ impl Graph {
             return Ok(x);
         }
         if let Some(v) = self.const_value(x) {
-            if v == 0.0 || table.iter().all(Option::is_some) {
+            // Missing entries are +0: a +0 constant stays constant.
+            if v.to_bits() == 0 || table.iter().all(Option::is_some) {
                 return Ok(self.constant_dim(v, table.len()));
             }
         }

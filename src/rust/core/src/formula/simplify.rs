@@ -18,8 +18,10 @@ use crate::error::Result;
 use crate::ops::{Binary, Op, Unary};
 
 impl Graph {
+    /// Whether `id` is the constant `value`, bit for bit (`x - (-0)` is
+    /// `x + 0`, not x).
     fn is_const(&self, id: NodeId, value: f64) -> bool {
-        self.const_value(id) == Some(value)
+        self.const_value(id).map(f64::to_bits) == Some(value.to_bits())
     }
 
     /// `x` itself when it already has the output dimension `dim`.
@@ -74,6 +76,10 @@ mod tests {
     #[test]
     fn exact_rewrites() {
         assert_eq!(root_op("x - 0"), root_op("x"));
+        // x - (-0) = x + 0, which is +0 at x = -0.
+        assert_eq!(root_op("x - (-0)").0, Op::Binary(Binary::Subtract));
+        assert_eq!(root_op("-0").0, Op::constant(-0.0));
+        assert_ne!(Op::constant(-0.0), Op::constant(0.0));
     }
 
     #[test]

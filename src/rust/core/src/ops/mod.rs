@@ -64,8 +64,8 @@ pub enum Op {
 
 impl Op {
     pub fn constant(value: f64) -> Op {
-        // Normalize -0.0 to 0.0 so equal constants share a node.
-        Op::Const((value + 0.0).to_bits())
+        // The exact bits: -0 stays -0 (1 / -0 = -Inf, Atan2(-0, -1) = -pi).
+        Op::Const(value.to_bits())
     }
 
     /// The value of a constant node.
