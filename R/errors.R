@@ -6,6 +6,11 @@
 check_result <- function(res, call = sys.call(-1)) {
   if (inherits(res, "keopsr_error")) {
     res$call <- call
+    # An interrupt is also R's own `interrupt` condition, so that
+    # tryCatch(interrupt = ) sees Ctrl-C during a reduction as elsewhere.
+    if (inherits(res, "keopsr_interrupt_error")) {
+      class(res) <- c("keopsr_interrupt_error", "keopsr_error", "interrupt", "error", "condition")
+    }
     stop(res)
   }
   res

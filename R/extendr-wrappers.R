@@ -50,6 +50,21 @@ keopsr_cuda_info <- function(nvrtc) .Call(wrap__keopsr_cuda_info, nvrtc)
 #' @noRd
 keopsr_set_cache_dir <- function(dir) .Call(wrap__keopsr_set_cache_dir, dir)
 
+#' Number of entries and bytes in a kernel cache folder.
+#' @noRd
+keopsr_cache_usage <- function(dir) .Call(wrap__keopsr_cache_usage, dir)
+
+#' Removes the kernel cache entries of a folder; returns how many.
+#' @noRd
+keopsr_cache_clear <- function(dir) .Call(wrap__keopsr_cache_clear, dir)
+
+#' Eight hex digits drawn from the operating system's randomness (std's
+#' randomly seeded hasher, mixed with the process id and the clock), not
+#' from R's generator: they make variable names unique across sessions
+#' without touching the user's random numbers.
+#' @noRd
+keopsr_random_token <- function() .Call(wrap__keopsr_random_token)
+
 #' The CUDA C source of a reduction formula's kernel.
 #' @noRd
 keopsr_cuda_source <- function(formula, args, settings) .Call(wrap__keopsr_cuda_source, formula, args, settings)

@@ -10,6 +10,7 @@ value_and_grad <- function(formula, args, inputs, wrt, eta = NULL, want_value = 
   if (!is.null(eta) && !(is.numeric(eta) && !is.object(eta))) {
     keopsr_abort("input", "eta must be a numeric matrix (one row per output row) or vector", call)
   }
+  check_inputs(inputs, args, call)
   res <- keopsr_value_and_grad(formula, args, unname(inputs), as.integer(wrt), eta, want_value, engine_settings(sum_scheme))
   check_result(res, call)
 }
@@ -70,7 +71,10 @@ keops_grad <- function(op, var) {
   }
   names <- info$args_info$name
   pos <- variable_position(var, names, call)
-  function(input = NULL) {
+  function(input = NULL, inner_dim = "col", ranges = NULL) {
+    if (!is.null(ranges)) {
+      keopsr_abort("input", "gradient operators do not take ranges: block-sparse gradients are not supported", sys.call())
+    }
     if (is.null(input)) {
       return(list(formula = info$formula, args = info$args, args_info = info$args_info, var = names[pos + 1]))
     }
@@ -95,6 +99,8 @@ keops_grad <- function(op, var) {
       eta <- input[[length(input)]]
       input <- input[seq_along(names)]
     }
+    input <- points_by_row(input, info$args_info$category, inner_dim, call)
+    if (inner_dim == "row" && is.matrix(eta)) eta <- t(eta)
     res <- value_and_grad(info$formula, info$args, input, pos, eta, call = call)
     res$gradients[[1]]
   }
@@ -104,7 +110,9 @@ keops_grad <- function(op, var) {
 lazy_reduction <- function(f, index, reduction, call) {
   if (!is.LazyTensor(f)) keopsr_abort("input", "f must be a LazyTensor", call)
   if (isTRUE(f$is_complex)) keopsr_abort("input", "gradients of complex LazyTensors are not supported", call)
-  if (!is.character(reduction) || length(reduction) != 1) keopsr_abort("reduction", "the reduction must be a name such as \"Sum\"", call)
+  if (!is.character(reduction) || length(reduction) != 1) {
+    keopsr_abort("reduction", "`opstr` input should be a string text corresponding to a reduction formula (such as \"Sum\").", call)
+  }
   list(
     formula = sprintf("%s_Reduction(%s, %s)", reduction, f$formula, axis_code(index, call)),
     args = f$args, data = f$data, names = trimws(sub("=.*$", "", f$args))
@@ -132,8 +140,9 @@ lazy_position <- function(var, names, call) {
 #'
 #' @param f a LazyTensor.
 #' @param gradin the weights \eqn{\eta}: a matrix with one row per output row
-#'   and one column per output value, a vector, or a LazyTensor made from
-#'   one.
+#'   and one column per output value, a vector, or a LazyTensor of the
+#'   output index (a variable such as `Vi(e)`, or a formula such as
+#'   `Vi(e) * 2`, evaluated at each output point) or a constant one.
 #' @param opstr the reduction: `"Sum"` (default), `"LogSumExp"`, `"Min"`,
 #'   `"Max"`, `"Min_ArgMin"`, ... (reductions with a K, such as KMin, through
 #'   [keops_grad()] on a formula).
@@ -150,9 +159,26 @@ lazy_position <- function(var, names, call) {
 grad <- function(f, gradin, opstr = "Sum", var, index) {
   call <- sys.call()
   red <- lazy_reduction(f, index, opstr, call)
-  if (is.LazyTensor(gradin)) gradin <- gradin$data[[1]]
+  if (is.LazyTensor(gradin)) gradin <- cotangent_values(gradin, f, index, call)
   pos <- lazy_position(var, red$names, call)
   value_and_grad(red$formula, red$args, red$data, pos, gradin, call = call)$gradients[[1]]
+}
+
+# The values of a LazyTensor cotangent at each output row of the reduction
+# of `f` over `index`: it may depend on the output index only (or on none).
+cotangent_values <- function(gradin, f, index, call) {
+  out_index <- if (index == "j") "i" else "j"
+  if (!gradin$index %in% c(out_index, "")) {
+    keopsr_abort("input", sprintf(
+      "`gradin` input argument should be indexed by '%s' (one value per output row), not by '%s', which is reduced over",
+      out_index, index
+    ), call)
+  }
+  values <- pointwise_values(gradin, call)
+  if (gradin$index == "") {
+    values <- matrix(values, index_size(f, out_index), ncol(values), byrow = TRUE)
+  }
+  values
 }
 
 #' Value and gradients of a scalar objective, for optimisers

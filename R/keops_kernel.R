@@ -22,11 +22,14 @@
 #' @param args the argument declarations, in the order of the inputs.
 #' @param sum_scheme accumulation of sums, `"auto"` to follow
 #'   [keops_options()], or `"block"`, `"kahan"`, `"direct"`.
-#' @return A function `op(input, ranges = NULL)`: `input` is a list of
-#'   matrices (one row per point) and vectors, positional or named after the
-#'   arguments; `ranges` makes the reduction block-sparse (see
-#'   [keops_ranges()]). `op()` with no argument returns the formula, the
-#'   arguments and their types.
+#' @return A function `op(input, inner_dim = "col", ranges = NULL)`:
+#'   `input` is a list of matrices (one row per point) and vectors,
+#'   positional or named after the arguments; `inner_dim = "row"` takes
+#'   matrices with one point per column instead, as rkeops allows (the
+#'   result keeps one row per point); `ranges` makes the reduction
+#'   block-sparse (see [keops_ranges()]). `op()` with no argument returns
+#'   the formula, the arguments, their types, the summation scheme and the
+#'   reduced index.
 #' @export
 #' @examples
 #' op <- keops_kernel(
@@ -39,17 +42,22 @@
 #' op()
 keops_kernel <- function(formula, args = character(), sum_scheme = "auto") {
   call <- sys.call()
-  if (!is.character(formula) || length(formula) != 1) keopsr_abort("formula", "formula must be one string", call)
-  if (!is.character(args)) keopsr_abort("formula", "args must be a character vector", call)
+  if (!is.character(formula) || length(formula) != 1 || is.na(formula)) {
+    keopsr_abort("formula", "formula must be one string (not NA)", call)
+  }
+  if (!is.character(args) || anyNA(args)) keopsr_abort("formula", "args must be a character vector without NA", call)
   check_option("sum_scheme", sum_scheme)
   info <- check_result(keopsr_formula_info(formula, args), call)
   arg_info <- data.frame(
     name = info$names, category = info$categories, dim = info$dims,
     stringsAsFactors = FALSE
   )
-  function(input = NULL, ranges = NULL) {
+  function(input = NULL, inner_dim = "col", ranges = NULL) {
     if (is.null(input)) {
-      return(list(formula = formula, args = args, args_info = arg_info, reduced_index = info$reduced_index))
+      return(list(
+        formula = formula, args = args, args_info = arg_info, sum_scheme = sum_scheme,
+        reduced_index = info$reduced_index
+      ))
     }
     call <- sys.call()
     if (!is.list(input) || is.data.frame(input)) {
@@ -62,9 +70,23 @@ keops_kernel <- function(formula, args = character(), sum_scheme = "auto") {
       }
       input <- input[arg_info$name]
     }
+    input <- points_by_row(input, arg_info$category, inner_dim, call)
     evaluate_formula(formula, args, input,
       sum_scheme = sum_scheme, call = call,
       ranges = ranges_for(ranges, if (info$reduced_index == "j") "j" else "i", call)
     )
   }
+}
+
+# rkeops' `inner_dim`: "col" (default) takes one point per row, as keopsr
+# does; "row" one point per column, so i- and j-inputs are transposed.
+points_by_row <- function(input, categories, inner_dim, call) {
+  if (!is.character(inner_dim) || length(inner_dim) != 1 || !inner_dim %in% c("col", "row")) {
+    keopsr_abort("input", "inner_dim must be \"col\" (one point per row) or \"row\" (one point per column)", call)
+  }
+  if (inner_dim == "col") return(input)
+  for (k in which(categories[seq_along(input)] %in% c("Vi", "Vj"))) {
+    if (is.matrix(input[[k]])) input[[k]] <- t(input[[k]])
+  }
+  input
 }

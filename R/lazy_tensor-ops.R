@@ -6,9 +6,22 @@
 # integer arguments or Ind() lists, already formatted.
 apply_op <- function(name, ..., extra = NULL, call = sys.call(-1), complex = FALSE) {
   operands <- lapply(list(...), as_operand)
+  # Operations on the interleaved reals of a complex LazyTensor would give
+  # silently wrong numbers: only the complex operations take one.
+  if (!name %in% .complex_operations && any(vapply(operands, is_complex_operand, NA))) {
+    keopsr_abort("formula", sprintf(
+      "`%s` cannot be applied to a ComplexLazyTensor (see ?Complex.LazyTensor for what is defined on complex numbers)", name
+    ), call)
+  }
   inner <- c(vapply(operands, `[[`, "", "formula"), extra)
   combine(sprintf("%s(%s)", name, paste(inner, collapse = ", ")), operands, call, complex)
 }
+
+# The operations that take complex operands (see ops/complex.rs).
+.complex_operations <- c(
+  "ComplexReal", "ComplexImag", "ComplexAbs", "ComplexAngle", "ComplexSum", "Conj", "ComplexExp",
+  "ComplexAdd", "ComplexSubtract", "ComplexMult", "ComplexDivide", "ComplexRealScal", "ComplexSquareAbs"
+)
 
 # An integer argument of a formula (a position, a dimension), as a literal.
 int_arg <- function(n, what, call = sys.call(-1)) {
@@ -64,9 +77,7 @@ Ops.LazyTensor <- function(e1, e2) {
   }
   if (is_complex_operand(e1) || is_complex_operand(e2)) return(complex_arith(.Generic, e1, e2, call))
   if (.Generic %in% c("+", "-", "*", "/", "|")) {
-    a <- as_operand(e1)
-    b <- as_operand(e2)
-    return(combine(sprintf("(%s %s %s)", a$formula, .Generic, b$formula), list(a, b), call))
+    return(infix(.Generic, as_operand(e1), as_operand(e2), call))
   }
   switch(.Generic,
     "^" = power(e1, e2, call),
@@ -115,7 +126,8 @@ complex_arith <- function(op, e1, e2, call) {
 
 #' Math functions on LazyTensors
 #'
-#' `exp`, `log`, `sqrt`, `abs`, `sin`, `cos`, `asin`, `acos`, `atan`,
+#' `exp`, `log` (also `log(x, base)`, `log2`, `log10`), `sqrt`, `abs`,
+#' `sin`, `cos`, `asin`, `acos`, `atan`,
 #' `sign` (0 at 0), `floor` and `round(x, digits)` (halves away from zero)
 #' apply element-wise, as do `rsqrt()` (\eqn{1/\sqrt{x}}, 0 at 0), `inv()`
 #' (\eqn{1/x}), `square()`, `relu()` (\eqn{\max(x, 0)}), `step()` (0 for
@@ -126,7 +138,8 @@ complex_arith <- function(op, e1, e2, call) {
 #'
 #' @param x a LazyTensor (`rsqrt()`, `inv()`, `square()`, `relu()`,
 #'   `xlogx()` and `sinxdivx()` also accept numbers).
-#' @param ... `digits` for `round()`; passed to [stats::step()] by `step()`.
+#' @param ... `digits` for `round()`, `base` for `log()`; passed to
+#'   [stats::step()] by `step()`.
 #' @return A LazyTensor.
 #' @name Math.LazyTensor
 #' @export
@@ -144,15 +157,28 @@ Math.LazyTensor <- function(x, ...) {
       keopsr_abort("formula", sprintf("%s() is not defined for complex LazyTensors; use exp, abs, Re, Im, Mod, Arg or Conj", .Generic), call)
     ))
   }
+  if (.Generic %in% c("log", "log2", "log10")) {
+    base <- switch(.Generic, log2 = 2, log10 = 10, if (...length() > 0) ..1 else exp(1))
+    if (!is.numeric(base) || is.object(base) || length(base) != 1) {
+      keopsr_abort("formula", "the base of log() must be one number", call)
+    }
+    # log(x, base) = log(x) / log(base), as base R computes it.
+    if (base == exp(1)) return(apply_op("Log", x, call = call))
+    return(infix("/", apply_op("Log", x, call = call), as_operand(log(base)), call))
+  }
   if (.Generic == "round") {
     digits <- list(...)$digits
     if (is.null(digits)) digits <- if (...length() > 0) ..1 else 0
-    return(apply_op("Round", x, extra = int_arg(digits, "digits", call), call = call))
+    if (!is.numeric(digits) || is.object(digits) || length(digits) != 1 || is.na(digits)) {
+      keopsr_abort("formula", "`digits` input argument should be a scalar.", call)
+    }
+    # As base R, a fractional number of digits is rounded (3.6 digits are 4).
+    return(apply_op("Round", x, extra = int_arg(round(digits), "digits", call), call = call))
   }
   op <- .math_ops[.Generic]
   if (is.na(op)) {
     keopsr_abort("formula", sprintf(
-      "%s() is not supported for LazyTensors; supported: %s, round, rsqrt, inv, square, relu, step, xlogx, sinxdivx",
+      "%s() is not supported for LazyTensors; supported: %s, log2, log10, round, rsqrt, inv, square, relu, step, xlogx, sinxdivx",
       .Generic, paste(names(.math_ops), collapse = ", ")
     ), call)
   }
@@ -375,7 +401,15 @@ kron <- function(x, y, dimfa, dimfb) {
 #' y_j <- Vj(matrix(rnorm(9), 3, 3))
 #' exp(-sqdist(x_i, y_j)) %*% c(1, 2, 3)
 `%*%` <- function(x, y) {
-  if (!is.LazyTensor(x)) return(base::`%*%`(x, y))
+  if (!is.LazyTensor(x)) {
+    if (is.LazyTensor(y)) {
+      keopsr_abort("input", paste0(
+        "`x` input argument should be a LazyTensor, a vector or a scalar.",
+        "\nIf you want to use a matrix, convert it to LazyTensor first."
+      ))
+    }
+    return(base::`%*%`(x, y))
+  }
   b <- if (is.LazyTensor(y)) y else Vj(as.matrix(y))
   sum(x * b, index = "j")
 }
@@ -439,9 +473,11 @@ exp1j <- function(x) apply_op("ComplexExp1j", x, complex = TRUE)
 #' [keops_kernel()]. Positions are 0-based; per-point matrices are row-major
 #' (see [matvecmult()]); complex vectors hold interleaved real and imaginary
 #' parts (see [Complex.LazyTensor]). Simplifications are applied when a
-#' formula is read: constants are folded, identical sub-expressions are
-#' computed once, and `x * 0`, `0 / x`, `x - x` become 0, `x * 1`, `x / 1`,
-#' `x + 0` become x (as in KeOps, `0 * x` is 0 even where x is infinite).
+#' formula is read: constants are folded and identical sub-expressions are
+#' computed once. Only rewrites exact for every IEEE input are made (such as
+#' `x * 1` and `x / 1` to x): unlike KeOps, `x * 0`, `0 / x` and `x - x` are
+#' not 0, since x may be infinite or NaN, so NA, NaN and Inf propagate as in
+#' dense R.
 #'
 #' @eval operation_table_rd()
 #' @return A data frame with columns `name`, `r_function`, `usage`,

@@ -35,13 +35,8 @@ keops_linop <- function(K, alpha = 0) {
   if (!is.numeric(alpha) || length(alpha) != 1 || !is.finite(alpha)) {
     keopsr_abort("option", "alpha must be one finite number", call)
   }
-  size <- function(keyword) {
-    hit <- grepl(sprintf("=\\s*%s\\(", keyword), K$args)
-    if (!any(hit)) return(NA_integer_)
-    NROW(K$data[[variable_names(K$args)[which(hit)[1]]]])
-  }
-  n_i <- size("Vi")
-  n_j <- size("Vj")
+  n_i <- index_size(K, "i")
+  n_j <- index_size(K, "j")
   if (is.na(n_i) || is.na(n_j)) {
     keopsr_abort("input", "K must depend on both i and j", call)
   }
@@ -52,9 +47,12 @@ keops_linop <- function(K, alpha = 0) {
   force(K)
   f <- function(x, args = NULL) {
     call <- sys.call()
+    if (!is.numeric(x) || is.object(x)) {
+      keopsr_abort("input", sprintf("x must be a numeric vector or matrix, got %s", describe_object(x)), call)
+    }
     vector <- is.null(dim(x))
     xm <- if (vector) matrix(as.double(x), ncol = 1) else x
-    if (!is.numeric(xm) || nrow(xm) != n_j) {
+    if (nrow(xm) != n_j) {
       keopsr_abort("input", sprintf("x must have %d rows (one per j point)", n_j), call)
     }
     storage.mode(xm) <- "double"

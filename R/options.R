@@ -6,7 +6,10 @@
   verbosity = 0L,
   devices = NULL,
   nvrtc = NULL,
-  cache_dir = NULL
+  cache_dir = NULL,
+  max_dense_bytes = 2^30,
+  progress = "auto",
+  index_base = 1L
 )
 
 .keopsr_state <- new.env(parent = emptyenv())
@@ -27,8 +30,10 @@
 #'     are split across them.
 #'   - `nvrtc`: path of libnvrtc (or its folder), when it is not found on its
 #'     own (the environment variable `KEOPSR_NVRTC` does the same).
-#'   - `cache_dir`: folder of compiled GPU kernels (default
+#'   - `cache_dir`: folder of compiled GPU kernels (default: the
+#'     environment variable `KEOPSR_CACHE_DIR` when set, else
 #'     `tools::R_user_dir("keopsr", "cache")`); `NA` disables the disk cache.
+#'     See [keops_cache_clear()].
 #'   - `precision`: `"float64"` (default) or `"float32"`.
 #'   - `threads`: number of CPU threads, `0` (default) for all cores.
 #'   - `sum_scheme`: accumulation of sums: `"auto"`/`"block"` (default: each
@@ -36,6 +41,20 @@
 #'     `"kahan"` (compensated summation) or `"direct"`.
 #'   - `verbosity`: `0` (silent) or `1` (a message per reduction with its
 #'     formula, sizes and time).
+#'   - `progress`: `"auto"` (default: a progress bar, from the cli
+#'     package, for reductions and solves that run longer than about 2 s in
+#'     interactive sessions, with the pairs (i, j) or iterations done and an
+#'     estimated time left), `TRUE` (also when not interactive), `FALSE`, or
+#'     a function `f(done, total, unit)` called during the computation
+#'     (`unit` is `"pairs"` or `"iterations"`; about every 0.1 s, and at the
+#'     end). Ctrl-C stops the computation either way.
+#'   - `max_dense_bytes`: the largest result [as.matrix()][as.matrix.LazyTensor]
+#'     may store (default 1 GiB).
+#'   - `index_base`: `1L` (default) returns the indices of `argmin()`,
+#'     `argKmin()`, ... 1-based, as R indexes; `0L` returns them 0-based, as
+#'     rkeops does, for scripts ported from rkeops that add 1 themselves
+#'     (see `vignette("migrating-from-rkeops")`). Positions inside formulas
+#'     are 0-based either way.
 #' @return The options (a list), invisibly when setting.
 #' @export
 #' @examples
@@ -59,7 +78,8 @@ keops_options <- function(...) {
     ))
   }
   updated <- current
-  for (name in names(new)) updated[[name]] <- check_option(name, new[[name]])
+  # `[<-` with a list keeps options whose value is NULL (`[[<-` would drop them).
+  for (name in names(new)) updated[name] <- list(check_option(name, new[[name]]))
   .keopsr_state$options <- updated
   invisible(current[names(new)])
 }
@@ -74,7 +94,7 @@ check_option <- function(name, value) {
     value
   }
   count <- function() {
-    if (!is.numeric(value) || length(value) != 1 || is.na(value) || value < 0 || value != round(value)) {
+    if (!is.numeric(value) || length(value) != 1 || !is.finite(value) || value < 0 || value != round(value)) {
       keopsr_abort("option", sprintf("option '%s' must be a non-negative whole number", name), call = NULL)
     }
     as.integer(value)
@@ -105,7 +125,12 @@ check_option <- function(name, value) {
     },
     nvrtc = {
       value <- path()
-      if (!is.null(value) && !is.na(value)) check_result(keopsr_cuda_info(value), NULL)
+      if (!is.null(value) && !is.na(value)) {
+        info <- check_result(keopsr_cuda_info(value), NULL)
+        if (!nzchar(info$nvrtc)) {
+          keopsr_abort("option", sprintf("option 'nvrtc': %s", info$nvrtc_error), call = NULL)
+        }
+      }
       value
     },
     cache_dir = {
@@ -120,21 +145,40 @@ check_option <- function(name, value) {
       n
     },
     sum_scheme = one_of(c("auto", "block", "kahan", "direct")),
-    verbosity = count()
+    verbosity = count(),
+    index_base = {
+      if (!is.numeric(value) || length(value) != 1 || !value %in% c(0, 1)) {
+        keopsr_abort("option", "option 'index_base' must be 0L (rkeops' 0-based indices) or 1L (R's, the default)", call = NULL)
+      }
+      as.integer(value)
+    },
+    progress = {
+      if (!(is.function(value) || identical(value, "auto") || isTRUE(value) || isFALSE(value))) {
+        keopsr_abort("option", "option 'progress' must be \"auto\", TRUE, FALSE or a function(done, total, unit)", call = NULL)
+      }
+      value
+    },
+    max_dense_bytes = {
+      if (!is.numeric(value) || length(value) != 1 || is.na(value) || value <= 0) {
+        keopsr_abort("option", "option 'max_dense_bytes' must be a positive number of bytes", call = NULL)
+      }
+      as.double(value)
+    }
   )
 }
 
 #' rkeops-compatible switches
 #'
 #' `rkeops_use_cpu()` selects CPU threads (optionally their number),
-#' `rkeops_use_gpu()` the GPUs (optionally which ones; a
-#' `keopsr_backend_error` when none is usable),
+#' `rkeops_use_gpu()` the GPUs (optionally which ones; as in rkeops and
+#' pykeops, when none is usable it warns, with the reason, and keeps the
+#' CPU: `keops_options(backend = "gpu")` is the strict form, an error),
 #' `rkeops_use_float32()` and `rkeops_use_float64()` the precision. They are
 #' shortcuts for [keops_options()], kept so that rkeops scripts run unchanged.
 #'
 #' @param ncore number of CPU threads; `NULL` (default) keeps the current
 #'   setting, `0` uses all cores.
-#' @param device GPU ordinals; `NULL` (default) keeps the current setting.
+#' @param device GPU ordinals; `NULL` (default) or `-1` for all GPUs.
 #' @return The previous options, invisibly.
 #' @rdname rkeops_use_cpu
 #' @export
@@ -144,12 +188,17 @@ check_option <- function(name, value) {
 #' rkeops_use_float64()
 #' keops_options(old)
 rkeops_use_gpu <- function(device = NULL) {
-  if (is.null(device)) keops_options(backend = "gpu") else keops_options(backend = "gpu", devices = device)
+  if (!is.null(device) && (!is.numeric(device) || anyNA(device))) {
+    keopsr_abort("option", "device must be NULL, -1 (all GPUs) or GPU ordinals")
+  }
+  if (identical(as.numeric(device), -1)) device <- NULL
+  use_gpu_or_warn(device)
 }
 
 #' @rdname rkeops_use_cpu
 #' @export
 rkeops_use_cpu <- function(ncore = NULL) {
+  if (!is.null(ncore) && !is.numeric(ncore)) keopsr_abort("option", "ncore must be NULL or a number of threads")
   if (is.null(ncore)) keops_options(backend = "cpu") else keops_options(backend = "cpu", threads = ncore)
 }
 
@@ -161,8 +210,6 @@ rkeops_use_float32 <- function() keops_options(precision = "float32")
 #' @export
 rkeops_use_float64 <- function() keops_options(precision = "float64")
 
-default_cache_dir <- function() tools::R_user_dir("keopsr", "cache")
-
 # The libnvrtc path option, NULL when unset.
 nvrtc_option <- function() {
   path <- keops_options()$nvrtc
@@ -170,13 +217,38 @@ nvrtc_option <- function() {
 }
 
 # Evaluation settings passed to the Rust core.
-engine_settings <- function(sum_scheme = NULL) {
+# `frame`: the evaluating function's frame, which a progress bar belongs to
+# (cli closes it when that function returns).
+engine_settings <- function(sum_scheme = NULL, frame = parent.frame()) {
   opts <- keops_options()
   list(
     precision = opts$precision, threads = opts$threads,
     sum_scheme = if (is.null(sum_scheme) || sum_scheme == "auto") opts$sum_scheme else sum_scheme,
-    backend = opts$backend, devices = opts$devices
+    backend = opts$backend, devices = opts$devices,
+    progress = progress_callback(opts$progress, frame)
   )
+}
+
+# The function the engine reports progress to: the user's own, a cli
+# progress bar (shown by cli once the computation has run for 2 s), or none.
+progress_callback <- function(progress, frame) {
+  if (is.function(progress)) return(progress)
+  if (isFALSE(progress) || (identical(progress, "auto") && !interactive())) return(NULL)
+  if (!requireNamespace("cli", quietly = TRUE)) return(NULL)
+  id <- NULL
+  function(done, total, unit) {
+    if (is.null(id)) {
+      frame$unit <- unit
+      id <<- cli::cli_progress_bar(
+        name = "keopsr", total = total, clear = TRUE, .envir = frame,
+        format = paste(
+          "keopsr {cli::pb_bar} {cli::pb_percent} |",
+          "{format(cli::pb_current, digits = 3)}/{format(cli::pb_total, digits = 3)} {unit} | ETA {cli::pb_eta}"
+        )
+      )
+    }
+    cli::cli_progress_update(id = id, set = done, total = total, .envir = frame)
+  }
 }
 
 gpu_in_use <- function() {
@@ -202,7 +274,8 @@ gpu_diagnosis <- function() {
 #' @return A list of class `keopsr_info`: `driver` (logical), `gpus` (a data
 #'   frame: `ordinal`, `name`, `compute_capability`, `memory_gib`),
 #'   `nvrtc` (path of libnvrtc, `""` if not found), `nvrtc_version`,
-#'   `cache_dir`, `usable` (whether `backend = "gpu"` can run), the current
+#'   `cache_dir` with `cache_entries` and `cache_bytes` (its compiled kernels
+#'   and their total size), `usable` (whether `backend = "gpu"` can run), the current
 #'   `backend`, `threads` (CPU threads used) and the reasons when something is
 #'   missing (`gpu_error`, `nvrtc_error`).
 #' @export
@@ -215,11 +288,13 @@ keops_info <- function() {
     ordinal = raw$ordinal, name = raw$name, compute_capability = raw$compute_capability,
     memory_gib = raw$memory_gib, stringsAsFactors = FALSE
   )
-  cache <- if (is.null(opts$cache_dir)) default_cache_dir() else opts$cache_dir
+  cache <- current_cache_dir()
+  usage <- if (is.na(cache)) list(entries = 0, bytes = 0) else keopsr_cache_usage(cache)
   structure(list(
     driver = raw$driver, gpus = gpus, gpu_error = raw$gpu_error, nvrtc = raw$nvrtc,
     nvrtc_version = raw$nvrtc_version, nvrtc_error = raw$nvrtc_error,
-    cache_dir = if (is.na(cache)) "" else cache, usable = raw$usable, backend = opts$backend,
+    cache_dir = if (is.na(cache)) "" else cache, cache_entries = usage$entries, cache_bytes = usage$bytes,
+    usable = raw$usable, backend = opts$backend,
     threads = if (opts$threads == 0) keopsr_default_threads() else opts$threads
   ), class = "keopsr_info")
 }
@@ -236,7 +311,9 @@ print.keopsr_info <- function(x, ...) {
     }
   } else if (nzchar(x$gpu_error)) cat("  GPUs        :", x$gpu_error, "\n")
   cat(sprintf("  NVRTC       : %s\n", if (nzchar(x$nvrtc)) paste(x$nvrtc, x$nvrtc_version) else x$nvrtc_error))
-  cat(sprintf("  kernel cache: %s\n", if (nzchar(x$cache_dir)) x$cache_dir else "disabled"))
+  cat(sprintf("  kernel cache: %s\n", if (nzchar(x$cache_dir)) {
+    sprintf("%s (%d kernels, %s)", x$cache_dir, x$cache_entries, format(structure(x$cache_bytes, class = "object_size"), units = "auto"))
+  } else "disabled"))
   cat(sprintf("  backend     : %s (%s)\n", x$backend, if (x$usable) "GPU usable" else "GPU not usable: CPU"))
   invisible(x)
 }

@@ -4,20 +4,20 @@
 # 0 for a reduction over i, 1 over j (KeOps' axis codes).
 axis_code <- function(index, call) {
   if (!is.character(index) || length(index) != 1 || !index %in% c("i", "j")) {
-    keopsr_abort("reduction", "index must be \"i\" (reduce over i) or \"j\" (reduce over j)", call)
+    keopsr_abort("reduction", "`index` input argument should be a character, either 'i' or 'j' (the index reduced over).", call)
   }
   if (index == "i") "0" else "1"
 }
 
 check_K <- function(K, call) {
   if (!is.numeric(K) || length(K) != 1 || is.na(K) || K < 1 || K != round(K) || K > .Machine$integer.max) {
-    keopsr_abort("reduction", "K must be a positive whole number", call)
+    keopsr_abort("reduction", "`K` input argument should be an integer: a positive whole number", call)
   }
   format(as.integer(K))
 }
 
 reduce_lazy <- function(name, x, index, K = NULL, weight = NULL, ranges = NULL, call = sys.call(-1)) {
-  if (!is.LazyTensor(x)) keopsr_abort("input", "the reduced object must be a LazyTensor", call)
+  if (!is.LazyTensor(x)) keopsr_abort("input", "`x` input should be a LazyTensor or a ComplexLazyTensor.", call)
   if (name %in% c("ArgMin", "ArgMax") && length(index) == 1 && is.na(index)) {
     return(apply_op(name, x, call = call))
   }
@@ -35,11 +35,41 @@ reduce_lazy <- function(name, x, index, K = NULL, weight = NULL, ranges = NULL, 
   formula <- sprintf("%s_Reduction(%s)", name, paste(pieces, collapse = ", "))
   vars <- merge_variables(operands)
   res <- evaluate_formula(formula, vars$args, vars$data, ranges = ranges_for(ranges, index, call), call = call)
-  if (complex) deinterleave_complex(res) else res
+  if (complex) return(deinterleave_complex(res))
+  if (!is.null(K) && x$dimres > 1) res <- k_arrays(res, as.integer(K), x$dimres)
+  res
+}
+
+# K-reductions of a formula of dimension D > 1: column (k - 1) D + c holds
+# the k-th value of component c; as rkeops, return n x K x D arrays.
+k_arrays <- function(res, K, D) {
+  shape <- function(m) {
+    a <- array(m, c(nrow(m), D, K))
+    aperm(a, c(1, 3, 2))
+  }
+  if (is.list(res)) lapply(res, shape) else shape(res)
+}
+
+# Inputs are plain numeric matrices and vectors. Classed objects (Date,
+# difftime, factor, data frames, integer64, ...) are refused: their numbers
+# are not what the user sees.
+check_inputs <- function(inputs, args, call) {
+  names <- variable_names(args)
+  for (k in seq_along(inputs)) {
+    x <- inputs[[k]]
+    if (!is.numeric(x) || is.object(x)) {
+      keopsr_abort("input", sprintf(
+        "argument %s must be a numeric matrix or vector, got %s%s",
+        if (k <= length(names)) sQuote(names[k], FALSE) else k, describe_object(x),
+        if (is.data.frame(x)) " (use as.matrix())" else ""
+      ), call)
+    }
+  }
 }
 
 # Runs a reduction formula with the current options.
 evaluate_formula <- function(formula, args, inputs, sum_scheme = NULL, call = sys.call(-1), ranges = NULL) {
+  check_inputs(inputs, args, call)
   opts <- keops_options()
   start <- proc.time()[["elapsed"]]
   res <- if (is.null(ranges)) {
@@ -58,6 +88,19 @@ evaluate_formula <- function(formula, args, inputs, sum_scheme = NULL, call = sy
       if (opts$threads == 0) keopsr_default_threads() else opts$threads,
       proc.time()[["elapsed"]] - start
     ))
+  }
+  with_index_base(res, opts$index_base)
+}
+
+# Indices come from the core 1-based; keops_options(index_base = 0L) makes
+# them 0-based, as rkeops returns them (for scripts ported from rkeops).
+# Index results are the integer matrices (alone or as `indices`).
+with_index_base <- function(res, base) {
+  if (base == 1L) return(res)
+  if (is.list(res) && is.integer(res$indices)) {
+    res$indices <- res$indices - 1L
+  } else if (is.integer(res)) {
+    res <- res - 1L
   }
   res
 }
@@ -108,6 +151,9 @@ Summary.LazyTensor <- function(..., na.rm = FALSE) {
 #' `argmin(x, index)` returns, for each row, the 1-based index of the smallest
 #' value over the reduced index (component-wise); `min_argmin()` returns both
 #' the values and the indices. Ties go to the smallest index; NaN ranks last.
+#' rkeops returns 0-based indices: a script ported from rkeops that adds 1
+#' to them would be off by one, so set `keops_options(index_base = 0L)` for
+#' such scripts (see [keops_options()]).
 #'
 #' @param x a LazyTensor.
 #' @param index `"i"` or `"j"`: the index reduced over. For `argmin()` and
@@ -140,16 +186,20 @@ max_argmax <- function(x, index, ranges = NULL) reduce_lazy("Max_ArgMax", x, ind
 #' K-min reductions: k-nearest neighbours
 #'
 #' `Kmin(x, K, index)` returns the K smallest values over the reduced index,
-#' sorted ascending, `argKmin()` their 1-based indices, `Kmin_argKmin()` both.
+#' sorted ascending, `argKmin()` their 1-based indices, `Kmin_argKmin()` both
+#' (0-based with `keops_options(index_base = 0L)`, as rkeops returns them,
+#' for ported scripts).
 #' For a LazyTensor of dimension d > 1, each component is treated separately
-#' and column `(k - 1) * d + c` holds the k-th smallest value of component c.
+#' and the result is an n x K x d array (as in rkeops): `[r, k, c]` is the
+#' k-th smallest value of component c for output row r.
 #' K larger than the number of points reduced over is a
 #' `keopsr_reduction_error`.
 #'
 #' @inheritParams argmin
 #' @param K the number of smallest values.
-#' @return `Kmin()`: a numeric matrix with K columns (K d); `argKmin()`: an
-#'   integer matrix; `Kmin_argKmin()`: a list with `values` and `indices`.
+#' @return `Kmin()`: a numeric matrix with K columns (an n x K x d array for
+#'   d > 1); `argKmin()`: an integer matrix (or array); `Kmin_argKmin()`: a
+#'   list with `values` and `indices`.
 #' @export
 #' @examples
 #' x <- matrix(rnorm(300), 100, 3)
@@ -170,27 +220,34 @@ Kmin_argKmin <- function(x, K, index, ranges = NULL) reduce_lazy("KMin_ArgKMin",
 #' `logsumexp(x, index)` is \eqn{\log \sum_j \exp(x_{ij})}, computed with a
 #' running maximum so that it never overflows; with a `weight` w (and x of
 #' dimension 1) it is \eqn{\log \sum_j \exp(x_{ij}) w_{ij}}.
-#' `sumsoftmaxweight(x, v, index)` is
-#' \eqn{\sum_j \exp(x_{ij}) v_{ij} / \sum_j \exp(x_{ij})}.
+#' `sumsoftmaxweight(x, index, weight)` (rkeops' argument order) is
+#' \eqn{\sum_j \exp(x_{ij}) w_{ij} / \sum_j \exp(x_{ij})}.
 #'
 #' @inheritParams argmin
-#' @param weight optional LazyTensor of weights.
-#' @param v a LazyTensor (or number) of values to average.
+#' @param weight a LazyTensor of weights (optional for `logsumexp()`); for
+#'   `sumsoftmaxweight()`, the values to average.
 #' @return A numeric matrix.
 #' @export
 #' @examples
 #' x_i <- Vi(matrix(rnorm(30), 10, 3))
 #' y_j <- Vj(matrix(rnorm(60), 20, 3))
 #' logsumexp(-sqdist(x_i, y_j), "j")
-#' sumsoftmaxweight(-sqdist(x_i, y_j), y_j, "j")
+#' sumsoftmaxweight(-sqdist(x_i, y_j), "j", y_j)
 logsumexp <- function(x, index, weight = NULL, ranges = NULL) {
   reduce_lazy("LogSumExp", x, index, weight = weight, ranges = ranges)
 }
 
 #' @rdname logsumexp
 #' @export
-sumsoftmaxweight <- function(x, v, index, ranges = NULL) {
-  reduce_lazy("SumSoftMaxWeight", x, index, weight = v, ranges = ranges)
+sumsoftmaxweight <- function(x, index, weight, ranges = NULL) {
+  # keopsr 0.1's order (x, v, index) is still understood: unambiguous,
+  # since the index is a string and the weights are not.
+  if (!is.character(index) && is.character(weight)) {
+    swap <- index
+    index <- weight
+    weight <- swap
+  }
+  reduce_lazy("SumSoftMaxWeight", x, index, weight = weight, ranges = ranges)
 }
 
 #' Any reduction by name

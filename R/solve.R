@@ -125,6 +125,7 @@ rhs_matrix <- function(b, call) {
 variable_names <- function(args) trimws(sub("=.*$", "", args))
 
 run_solver <- function(formula, args, inputs, var, rhs, alpha, tol, max_iter, precond, call) {
+  check_inputs(inputs, args, call)
   precond <- tryCatch(match.arg(precond, c("none", "jacobi")), error = function(e) {
     keopsr_abort("option", "precond must be \"none\" or \"jacobi\"", call)
   })

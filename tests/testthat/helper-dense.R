@@ -57,5 +57,7 @@ expect_interrupt_stops <- function(work, wait = 0.5) {
   expect_false(child$is_alive())
   out <- child$get_result()
   expect_equal(out$res[1:2], c("keopsr_interrupt_error", "keopsr_error"))
+  # Also R's own interrupt condition, for tryCatch(interrupt = ).
+  expect_true("interrupt" %in% out$res)
   expect_equal(out$alive, 2)
 }

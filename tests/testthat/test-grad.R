@@ -135,3 +135,20 @@ test_that("gradients need no compilation: nothing is written to disk", {
   after <- list.files(c(tempdir(), if (dir.exists(cache)) cache), recursive = TRUE, all.files = TRUE)
   expect_identical(after, before)
 })
+
+test_that("grad() takes a LazyTensor formula as gradin, never dropping it", {
+  set.seed(21)
+  x <- matrix(rnorm(12), 6, 2); y <- matrix(rnorm(10), 5, 2); e <- rnorm(6); e2 <- rnorm(6)
+  x_i <- Vi(x); K <- exp(-sqdist(x_i, Vj(y)))
+  expected <- grad(K, 2 * e * e2, "Sum", x_i, "j")
+  expect_close(grad(K, Vi(e) * 2 * Vi(e2), "Sum", x_i, "j"), expected)
+  expect_close(grad(K, Vi(e), "Sum", x_i, "j"), grad(K, e, "Sum", x_i, "j"))
+  expect_close(grad(K, Pm(3), "Sum", x_i, "j"), grad(K, rep(3, 6), "Sum", x_i, "j"))
+  expect_error(grad(K, Vj(rnorm(5)), "Sum", x_i, "j"), "should be indexed by 'i'", class = "keopsr_input_error")
+})
+
+test_that("gradient operators refuse ranges with a classed error", {
+  op <- keops_kernel("Sum_Reduction(Exp(-SqDist(x, y)), 1)", c("x = Vi(2)", "y = Vj(2)"))
+  g <- keops_grad(op, "x")
+  expect_error(g(list(matrix(0, 2, 2), matrix(0, 3, 2), c(1, 1)), ranges = list()), "ranges", class = "keopsr_input_error")
+})

@@ -22,3 +22,11 @@ test_that("rkeops switches", {
   expect_equal(keops_options()$threads, 2L)
   expect_equal(keops_options()$backend, "cpu")
 })
+
+test_that("options set to NULL are kept and can be restored", {
+  old <- keops_options(devices = NULL, cache_dir = NA)
+  expect_true("devices" %in% names(keops_options()))
+  expect_silent(keops_options(old))
+  expect_true(all(c("devices", "cache_dir") %in% names(keops_options())))
+  expect_null(keops_options()$cache_dir)
+})

@@ -65,8 +65,8 @@ for (precision in c("float64", "float32")) {
       F <- -sqdist(Vi(x), Vj(y)) / 4
       w <- exp(rnorm(N))
       expect_close(logsumexp(F, "j", weight = Vj(w)), log(exp(Fxy) %*% w), tol)
-      expect_close(sumsoftmaxweight(F, Vj(y), "j"), (exp(Fxy) %*% y) / rowSums(exp(Fxy)), tol)
-      expect_close(sumsoftmaxweight(F, Vi(x), "i"), (t(exp(Fxy)) %*% x) / colSums(exp(Fxy)), tol)
+      expect_close(sumsoftmaxweight(F, "j", Vj(y)), (exp(Fxy) %*% y) / rowSums(exp(Fxy)), tol)
+      expect_close(sumsoftmaxweight(F, "i", weight = Vi(x)), (t(exp(Fxy)) %*% x) / colSums(exp(Fxy)), tol)
     })
   })
 }
@@ -76,21 +76,28 @@ test_that("vector-valued sums give one column per component", {
   expect_close(sum(F, index = "j"), exp(-dense_sqdist(x, y)) %*% y)
 })
 
-test_that("a component-wise Kmin of a vector formula uses columns (k-1)*d + c", {
+test_that("a component-wise Kmin of a vector formula is an n x K x d array, as in rkeops", {
   F <- Vi(x[, 1:2]) - Vj(y[, 1:2]) # dimension 2
   km <- Kmin(F, 3, "j")
-  expect_equal(dim(km), c(M, 6L))
+  expect_equal(dim(km), c(M, 3L, 2L))
+  both <- Kmin_argKmin(F, 3, "j")
+  expect_identical(both$values, km)
+  expect_identical(both$indices, argKmin(F, 3, "j"))
   for (c in 1:2) {
-    ref <- dense_reduce(outer(x[, c], y[, c], "-"), "KMin", K = 3)
-    expect_close(km[, (0:2) * 2 + c], ref)
+    D <- outer(x[, c], y[, c], "-")
+    expect_close(km[, , c], dense_reduce(D, "KMin", K = 3))
+    expect_equal(unname(argKmin(F, 3, "j")[, , c]), dense_reduce(D, "ArgKMin", K = 3))
   }
+  # rkeops' own example: the 2 smallest of two copies of (1, 2, 3), over i.
+  z <- matrix(c(1, 2, 3), 2, 3, byrow = TRUE)
+  expect_equal(Kmin(Vi(z), 2, "i"), array(z, c(1, 2, 3)))
 })
 
 test_that("reduction.LazyTensor matches the named functions", {
   F <- sqdist(Vi(x), Vj(y))
   expect_identical(reduction.LazyTensor(F, "ArgKMin", "j", opt_arg = 3), argKmin(F, 3, "j"))
   expect_identical(reduction.LazyTensor(F, "Sum", "i"), sum(F, index = "i"))
-  expect_identical(reduction.LazyTensor(-F, "SumSoftMaxWeight", "j", opt_arg = Vj(y)), sumsoftmaxweight(-F, Vj(y), "j"))
+  expect_identical(reduction.LazyTensor(-F, "SumSoftMaxWeight", "j", opt_arg = Vj(y)), sumsoftmaxweight(-F, Vj(y), "j")) # keopsr 0.1 order
 })
 
 test_that("thread counts give identical answers", {
@@ -128,4 +135,39 @@ test_that("NA, NaN and Inf follow IEEE arithmetic", {
 
 test_that("a formula without j-variables reduced over j counts one term", {
   expect_close(sum(Vi(x) * 2, index = "j"), x * 2)
+})
+
+test_that("forked children (parallel::mclapply) reduce after the parent started its threads", {
+  skip_on_os("windows")
+  skip_if_not_installed("callr")
+  # In a child R session with a time limit: a hang fails instead of blocking.
+  res <- callr::r(function() {
+    library(keopsr)
+    set.seed(2)
+    x <- matrix(rnorm(3000), 1000, 3)
+    f <- function() sum(exp(-sqdist(Vi(x), Vj(x))), index = "j")
+    keops_options(threads = 2)
+    parent <- f()
+    children <- parallel::mclapply(1:3, function(k) f(), mc.cores = 2)
+    keops_options(threads = 1)
+    one_thread <- parallel::mclapply(1:2, function(k) f(), mc.cores = 2)
+    c(vapply(children, function(r) max(abs(r - parent)), 0), vapply(one_thread, function(r) max(abs(r - parent)), 0))
+  }, timeout = 120)
+  expect_equal(res, rep(0, 5))
+})
+
+test_that("index_base = 0L returns rkeops' 0-based indices everywhere", {
+  set.seed(8)
+  x <- matrix(rnorm(30), 10, 3); y <- matrix(rnorm(45), 15, 3)
+  D <- sqdist(Vi(x), Vj(y))
+  one <- list(argmin(D, "j"), argKmin(D, 3, "i"), Kmin_argKmin(D, 2, "j")$indices, max_argmax(D, "i")$indices,
+    keops_kernel("ArgKMin_Reduction(SqDist(x, y), 4, 1)", c("x = Vi(3)", "y = Vj(3)"))(list(x, y)))
+  old <- keops_options(index_base = 0L)
+  on.exit(keops_options(old))
+  zero <- list(argmin(D, "j"), argKmin(D, 3, "i"), Kmin_argKmin(D, 2, "j")$indices, max_argmax(D, "i")$indices,
+    keops_kernel("ArgKMin_Reduction(SqDist(x, y), 4, 1)", c("x = Vi(3)", "y = Vj(3)"))(list(x, y)))
+  for (k in seq_along(one)) expect_identical(zero[[k]], one[[k]] - 1L)
+  expect_identical(Kmin_argKmin(D, 2, "j")$values, Kmin(D, 2, "j"))
+  expect_close(sum(D, index = "j"), rowSums(dense_sqdist(x, y)))
+  expect_error(keops_options(index_base = 2), class = "keopsr_option_error")
 })

@@ -125,6 +125,28 @@ fn options(settings: &List) -> keopsr_core::Result<Options> {
     })
 }
 
+/// Runs `f` with the engine's progress reports sent to the R function
+/// `settings$progress(done, total, unit)` when there is one (R's
+/// `keops_options(progress = )`). Reports arrive on R's main thread (the
+/// engine reports where it polls for interrupts); they are passed on at most
+/// every 0.1 s, and the final one always. An error in the R function stops
+/// the reports, not the computation.
+fn with_progress<R>(settings: &List, f: impl FnOnce() -> R) -> R {
+    let callback = settings.iter().find(|(n, _)| *n == "progress").and_then(|(_, v)| v.as_function());
+    let Some(callback) = callback else { return f() };
+    let mut last: Option<std::time::Instant> = None;
+    let mut failed = false;
+    let sink = Box::new(move |done: u64, total: u64, unit: &'static str| {
+        let due = last.is_none_or(|t| t.elapsed() >= std::time::Duration::from_millis(100)) || done >= total;
+        if failed || !due {
+            return;
+        }
+        last = Some(std::time::Instant::now());
+        failed = callback.call(pairlist!(done as f64, total as f64, unit)).is_err();
+    });
+    keopsr_core::progress::with_sink(sink, f)
+}
+
 /// The inputs of a formula, converted (numeric data are not copied).
 fn formula_inputs(f: &Formula, inputs: &List) -> keopsr_core::Result<Vec<convert::Numeric>> {
     let names = f.variables()?.into_iter().map(|v| v.describe()).collect::<Vec<_>>();
@@ -159,7 +181,7 @@ fn keopsr_reduce(formula: &str, args: Strings, inputs: List, settings: List) -> 
     guarded(|| {
         let (f, options, owned) = prepare(formula, &args, &inputs, &settings)?;
         let views: Vec<Input<'_>> = owned.iter().map(|a| a.view()).collect();
-        let out = keopsr_core::evaluate(&f, &views, &options, &mut interrupt::pending)?;
+        let out = with_progress(&settings, || keopsr_core::evaluate(&f, &views, &options, &mut interrupt::pending))?;
         Ok(output(out))
     })
 }
@@ -192,15 +214,17 @@ fn keopsr_value_and_grad(
             .collect::<keopsr_core::Result<Vec<_>>>()?;
         let eta = if eta.is_null() { None } else { Some(convert::numeric(&eta, "eta")?) };
         let eta_view = eta.as_ref().map(|e| e.view());
-        let res = keopsr_core::gradient::value_and_gradient(
-            &f,
-            &views,
-            &wrt,
-            eta_view.as_ref().map(|e| e.values),
-            want_value,
-            &options,
-            &mut interrupt::pending,
-        )?;
+        let res = with_progress(&settings, || {
+            keopsr_core::gradient::value_and_gradient(
+                &f,
+                &views,
+                &wrt,
+                eta_view.as_ref().map(|e| e.values),
+                want_value,
+                &options,
+                &mut interrupt::pending,
+            )
+        })?;
         let grads: Vec<Robj> = res
             .gradients
             .into_iter()
@@ -258,7 +282,7 @@ fn keopsr_reduce_ranges(
             rows,
             inner,
         )?;
-        Ok(output(prepared.run(Some(&ranges), &mut interrupt::pending)?))
+        Ok(output(with_progress(&settings, || prepared.run(Some(&ranges), &mut interrupt::pending))?))
     })
 }
 
@@ -286,7 +310,9 @@ fn keopsr_solve(
         let max_iter = usize::try_from(max_iter)
             .map_err(|_| Error::Option(format!("max_iter must be a non-negative whole number, got {max_iter}")))?;
         let cg = CgOptions { alpha, tol, max_iter, jacobi };
-        let sol = keopsr_core::solve::solve(&f, &views, var, b, &options, &cg, &mut interrupt::pending)?;
+        let sol = with_progress(&settings, || {
+            keopsr_core::solve::solve(&f, &views, var, b, &options, &cg, &mut interrupt::pending)
+        })?;
         let steps = sol.iterations + 1;
         // history is row-major (one row per iteration): R wants column-major.
         let mut history = vec![0.0; steps * sol.r];
@@ -384,6 +410,36 @@ fn keopsr_set_cache_dir(dir: Nullable<String>) -> Robj {
     })
 }
 
+/// Number of entries and bytes in a kernel cache folder.
+/// @noRd
+#[extendr]
+fn keopsr_cache_usage(dir: &str) -> Robj {
+    let (entries, bytes) = keopsr_core::cuda::nvrtc::cache_usage(std::path::Path::new(dir));
+    list!(entries = entries as f64, bytes = bytes as f64).into_robj()
+}
+
+/// Removes the kernel cache entries of a folder; returns how many.
+/// @noRd
+#[extendr]
+fn keopsr_cache_clear(dir: &str) -> f64 {
+    keopsr_core::cuda::nvrtc::cache_clear(std::path::Path::new(dir)) as f64
+}
+
+/// Eight hex digits drawn from the operating system's randomness (std's
+/// randomly seeded hasher, mixed with the process id and the clock), not
+/// from R's generator: they make variable names unique across sessions
+/// without touching the user's random numbers.
+/// @noRd
+#[extendr]
+fn keopsr_random_token() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    h.write_u128(nanos);
+    format!("{:08x}", h.finish() as u32)
+}
+
 /// The CUDA C source of a reduction formula's kernel.
 /// @noRd
 #[extendr]
@@ -406,7 +462,8 @@ fn keopsr_cuda_compile(formula: &str, args: Strings, settings: List, arch: &str,
             arch = out.arch,
             format = if out.is_cubin { "cubin" } else { "ptx" },
             bytes = out.image.len() as f64,
-            log = out.log
+            log = out.log,
+            cached = out.cached
         )
         .into_robj())
     })
@@ -425,6 +482,9 @@ extendr_module! {
     fn keopsr_operation_table;
     fn keopsr_cuda_info;
     fn keopsr_set_cache_dir;
+    fn keopsr_cache_usage;
+    fn keopsr_cache_clear;
+    fn keopsr_random_token;
     fn keopsr_cuda_source;
     fn keopsr_cuda_compile;
 }

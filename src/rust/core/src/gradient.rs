@@ -20,6 +20,7 @@
 //! variable of one kind goes in the same pass: at most one value pass, one
 //! LogSumExp pass (SumSoftMaxWeight only) and two gradient passes.
 
+use crate::buffer::{size, try_filled};
 use crate::error::{Error, Result};
 use crate::formula::{Axis, Cat, Formula, Graph, NodeId, VarInfo};
 use crate::ops::{Binary, Ternary, Unary};
@@ -111,7 +112,7 @@ pub fn value_and_gradient(
             }
             e.to_vec()
         }
-        None => vec![1.0; rows * value_cols],
+        None => try_filled(size(rows, value_cols), 1.0)?,
     };
     let points = |cat: Cat| match cat {
         Cat::I => ni,
@@ -121,11 +122,12 @@ pub fn value_and_gradient(
     let inner = points(formula.axis.inner());
     let zero = |v: &VarInfo| {
         let n = points(v.cat);
-        Matrix { nrow: n, ncol: v.dim, values: vec![0.0; n * v.dim] }
+        Ok(Matrix { nrow: n, ncol: v.dim, values: try_filled(size(n, v.dim), 0.0)? })
     };
     if value_cols == 0 {
         // Arg reductions: piecewise constant, zero gradient.
-        return Ok(ValueAndGradient { value, gradients: wrt.iter().map(|&p| zero(&vars[p])).collect() });
+        let gradients = wrt.iter().map(|&p| zero(&vars[p])).collect::<Result<_>>()?;
+        return Ok(ValueAndGradient { value, gradients });
     }
 
     // Graph of F (and G) with the extra variables η, L, S, σ, J.
@@ -253,7 +255,8 @@ pub fn value_and_gradient(
             col += dim;
         }
     }
-    let gradients = gradients.into_iter().zip(wrt).map(|(m, &p)| m.unwrap_or_else(|| zero(&vars[p]))).collect();
+    let gradients =
+        gradients.into_iter().zip(wrt).map(|(m, &p)| m.map_or_else(|| zero(&vars[p]), Ok)).collect::<Result<_>>()?;
     Ok(ValueAndGradient { value, gradients })
 }
 

@@ -6,6 +6,7 @@
 //! the reduction tile by tile on CPU threads ([`cpu`]), without ever storing
 //! the M × N matrix. This crate has no R dependency.
 
+pub mod buffer;
 pub mod cpu;
 pub mod cuda;
 pub mod error;
@@ -13,6 +14,7 @@ pub mod formula;
 pub mod gradient;
 pub mod ops;
 pub mod plan;
+pub mod progress;
 pub mod ranges;
 pub mod reduction;
 pub mod solve;

@@ -2,6 +2,7 @@
 //! against the declared variables, sizes, precision, and the call into a
 //! backend.
 
+use crate::buffer::{size, try_filled};
 use crate::cpu::{self, Data, Program};
 use crate::error::{Error, Result};
 use crate::formula::{Axis, Cat, Formula, VarInfo};
@@ -348,8 +349,8 @@ impl<'a> Prepared<'a> {
             cpu::reduce_ranges(&self.program, monoid, data, rows, inner, ranges, self.options.threads, interrupted)?
         };
         let (value_cols, index_cols) = monoid.reduction.output_cols();
-        let mut values = vec![0.0; rows * value_cols];
-        let mut indices = vec![0i32; rows * index_cols];
+        let mut values = try_filled(size(rows, value_cols), 0.0)?;
+        let mut indices = try_filled(size(rows, index_cols), 0i32)?;
         let (mut row_values, mut row_indices) = (vec![0.0; value_cols], vec![0i32; index_cols]);
         for r in 0..rows {
             let (v, k) = states.row(r);

@@ -15,6 +15,7 @@
 //! relative residual ‖r‖ / ‖b‖ is at most `tol` (KeOps' KernelSolve stops on
 //! an absolute residual and has no iteration cap nor preconditioner).
 
+use crate::buffer::{size, try_filled};
 use crate::error::{Error, Result};
 use crate::formula::Formula;
 use crate::plan::{Input, Options, Prepared};
@@ -105,9 +106,9 @@ pub fn conjugate_gradient(
     };
     let col = |c: usize| (c * n)..((c + 1) * n);
     let b_norm: Vec<f64> = (0..r).map(|c| dot(&b[col(c)], &b[col(c)]).sqrt()).collect();
-    let mut x = vec![0.0; n * r];
+    let mut x = try_filled(size(n, r), 0.0)?;
     let mut res = b.to_vec();
-    let mut z = vec![0.0; n * r];
+    let mut z = try_filled(size(n, r), 0.0)?;
     precondition(&res, &mut z);
     let mut p = z.clone();
     let mut rz: Vec<f64> = (0..r).map(|c| dot(&res[col(c)], &z[col(c)])).collect();
@@ -237,8 +238,13 @@ pub fn solve(
     } else {
         None
     };
+    let mut products = 0u64;
     let mut apply = |p: &[f64]| -> Result<Vec<f64>> {
-        let out = prepared.run_with(var, p, None, interrupted)?;
+        // Each matrix product is one CG iteration (the first computes the
+        // initial residual): report iterations, not the pairs of each.
+        crate::progress::report(products, cg.max_iter as u64 + 1, "iterations");
+        products += 1;
+        let out = crate::progress::silenced(|| prepared.run_with(var, p, None, interrupted))?;
         out.values.map(|(_, v)| v).ok_or_else(|| Error::Internal("a Sum reduction returned no values".into()))
     };
     conjugate_gradient(n, r, b, &mut apply, diag.as_deref(), cg)

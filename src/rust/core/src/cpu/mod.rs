@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex};
 
 use rayon::prelude::*;
 
+use crate::buffer::try_filled;
 use crate::error::{Error, Result};
 use crate::ranges::Ranges;
 use crate::reduction::{Monoid, Tile};
@@ -35,16 +36,6 @@ pub struct States<T> {
     pub indices: Vec<usize>,
     pub value_len: usize,
     pub index_len: usize,
-}
-
-/// A filled buffer, or an error (not an abort) when memory runs out.
-fn try_filled<V: Clone>(len: Option<usize>, fill: V) -> Result<Vec<V>> {
-    let too_large = || Error::Input("the result is too large to fit in memory".to_string());
-    let len = len.ok_or_else(too_large)?;
-    let mut v = Vec::new();
-    v.try_reserve_exact(len).map_err(|_| too_large())?;
-    v.resize(len, fill);
-    Ok(v)
 }
 
 impl<T: Real> States<T> {
@@ -167,6 +158,8 @@ pub fn reduce_ranges<T: Real>(
     let mut items = work_items(ranges, block_rows, chunk);
     let pool = thread_pool(threads)?;
     let round = pool.current_num_threads() * ITEMS_PER_THREAD_PER_ROUND;
+    let total_pairs = ranges.pairs() as u64;
+    let mut done_pairs = 0u64;
     loop {
         let batch: Vec<Item> = items.by_ref().take(round).collect();
         if batch.is_empty() {
@@ -181,7 +174,10 @@ pub fn reduce_ranges<T: Real>(
                 let (v, k) = states.row_mut(row);
                 monoid.merge(v, k, ov, ok);
             }
+            let cols: usize = item.cols.iter().map(|c| c.len()).sum();
+            done_pairs += (item.rows.len() * cols) as u64;
         }
+        crate::progress::report(done_pairs, total_pairs, "pairs");
         if interrupted() {
             return Err(Error::Interrupted);
         }
@@ -193,7 +189,7 @@ pub fn reduce_ranges<T: Real>(
 fn run_item<T: Real>(program: &Program, monoid: &Monoid, inputs: &[Data<'_, T>], item: &Item) -> Result<States<T>> {
     let rows = &item.rows;
     let mut states = States::new(monoid, rows.len())?;
-    let mut scratch = vec![T::zero(); program.scratch_len];
+    let mut scratch = try_filled(Some(program.scratch_len), T::zero())?;
     program.run_fixed(&mut scratch, inputs);
     for cols in &item.cols {
         let mut start = cols.start;
@@ -232,29 +228,56 @@ pub fn diagonal<T: Real>(program: &Program, inputs: &[Data<'_, T>], n: usize, th
         blocks
             .par_iter()
             .map(|rows| {
-                let mut scratch = vec![T::zero(); program.scratch_len];
+                let mut scratch = try_filled(Some(program.scratch_len), T::zero())?;
                 program.run_fixed(&mut scratch, inputs);
-                rows.clone()
+                Ok(rows
+                    .clone()
                     .map(|i| {
                         program.run_inner(&mut scratch, inputs, i, 1);
                         program.run_row(&mut scratch, inputs, i, i, 1);
                         scratch[program.roots[0].offset]
                     })
-                    .collect()
+                    .collect())
             })
-            .collect()
-    });
-    Ok(parts.concat())
+            .collect::<Result<_>>()
+    })?;
+    let mut out = crate::buffer::try_with_capacity(Some(n))?;
+    for part in parts {
+        out.extend(part);
+    }
+    Ok(out)
 }
 
-/// One rayon pool per thread count, built once and kept (building a pool
-/// spawns threads: too slow to repeat on every call).
+/// The rayon pool of the last thread count used, with the process that
+/// built it. Only one pool is kept: a pool per distinct `threads` value kept
+/// every one of their threads alive for good (60 values: 1831 threads).
+/// Replacing the pool drops the old one once the reductions using it end.
+///
+/// Fork safety: a child forked by `parallel::mclapply` inherits the pool's
+/// data structures but none of its threads, so work sent to it would wait
+/// forever. A pool built by another process id is forgotten (dropping it
+/// would wait on those threads too) and a fresh one is built. The registry
+/// lock is only held by the calling thread while it looks up the pool.
+struct Pool {
+    threads: usize,
+    pid: u32,
+    pool: Arc<rayon::ThreadPool>,
+}
+
+static POOL: Mutex<Option<Pool>> = Mutex::new(None);
+
+/// The pool for `threads` threads (0: one per core), built on first use.
+/// Every parallel loop of the crate runs inside `install` of this pool,
+/// never on rayon's global pool (which would not survive a fork either).
 fn thread_pool(threads: usize) -> Result<Arc<rayon::ThreadPool>> {
-    static POOLS: Mutex<Vec<(usize, Arc<rayon::ThreadPool>)>> = Mutex::new(Vec::new());
     let threads = if threads == 0 { default_threads() } else { threads };
-    let mut pools = POOLS.lock().map_err(|_| Error::Internal("thread pool registry poisoned".into()))?;
-    if let Some((_, p)) = pools.iter().find(|(n, _)| *n == threads) {
-        return Ok(p.clone());
+    let pid = std::process::id();
+    let mut slot = POOL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if slot.as_ref().is_some_and(|p| p.pid != pid) {
+        std::mem::forget(slot.take());
+    }
+    if let Some(p) = slot.as_ref().filter(|p| p.threads == threads) {
+        return Ok(p.pool.clone());
     }
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
@@ -262,7 +285,7 @@ fn thread_pool(threads: usize) -> Result<Arc<rayon::ThreadPool>> {
         .build()
         .map_err(|e| Error::Internal(format!("cannot start {threads} threads: {e}")))?;
     let pool = Arc::new(pool);
-    pools.push((threads, pool.clone()));
+    *slot = Some(Pool { threads, pid, pool: pool.clone() });
     Ok(pool)
 }
 

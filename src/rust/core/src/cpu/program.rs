@@ -142,7 +142,7 @@ impl Program {
         let scaled = exp_arguments(graph, roots, &live, &fused, inner_bit);
         let wide_dims: usize = (0..graph.len())
             .filter(|&id| live[id] && wide(id))
-            .map(|id| if fused[id] { 1 } else { graph.dim(id) })
+            .map(|id| if fused[id].is_some() { 1 } else { graph.dim(id) })
             .sum();
         let narrow_roots: usize = roots.iter().filter(|&&r| !wide(r)).map(|&r| graph.dim(r)).sum();
         let per_tile = wide_dims + narrow_roots;
@@ -167,13 +167,16 @@ impl Program {
             offset += if wide { dim * tile } else { dim };
             slot
         };
+        // The chain of each fused sum, filled in topological order: every
+        // fused node belongs to exactly one sum (see `fusable`), so the
+        // chains together hold each node once.
         let mut chains: Vec<Vec<Instr>> = vec![Vec::new(); graph.len()];
         for id in (0..graph.len()).filter(|&id| live[id]) {
             let node = graph.node(id);
             if scaled[id].is_some() {
                 continue; // computed by the Exp that uses it
             }
-            let out = if fused[id] { alloc(1, true, true) } else { alloc(node.dim, wide(id), false) };
+            let out = if fused[id].is_some() { alloc(1, true, true) } else { alloc(node.dim, wide(id), false) };
             slots[id] = Some(out);
             let mut args: Vec<Slot> = Vec::new();
             for &a in &node.args {
@@ -200,11 +203,12 @@ impl Program {
                 Op::OneHot(_) => Kind::OneHot,
             };
             let kind = match kind {
-                Kind::Sum(group) if group == graph.dim(node.args[0]) && fused[node.args[0]] => {
-                    let chain = chains[node.args[0]].clone();
+                Kind::Sum(group) if group == graph.dim(node.args[0]) && fused[node.args[0]].is_some() => {
+                    let chain = std::mem::take(&mut chains[id]);
                     program.cost_per_pair += group * chain.len();
-                    let pair = PairSum::of_node(graph, id)
-                        .filter(|(_, x, y, between)| between.iter().all(|&b| fused[b]) && !fused[*x] && !fused[*y]);
+                    let pair = PairSum::of_node(graph, id).filter(|(_, x, y, between)| {
+                        between.iter().all(|&b| fused[b].is_some()) && fused[*x].is_none() && fused[*y].is_none()
+                    });
                     match pair {
                         Some((pair, x, y, _)) => {
                             let args = [x, y].map(|v| slots[v].expect("children precede parents")).to_vec();
@@ -218,20 +222,8 @@ impl Program {
                 other => other,
             };
             let instr = Instr { kind, out, args };
-            if fused[id] {
-                // The chain of a fused node: its fused arguments' chains, then itself.
-                let mut chain = Vec::new();
-                for &a in &node.args {
-                    if fused[a] {
-                        for i in &chains[a] {
-                            if !chain.iter().any(|c: &Instr| c.out.offset == i.out.offset) {
-                                chain.push(i.clone());
-                            }
-                        }
-                    }
-                }
-                chain.push(instr);
-                chains[id] = chain;
+            if let Some(sum) = fused[id] {
+                chains[sum].push(instr);
                 continue;
             }
             push_instr(&mut program, graph, id, instr, outer_bit, inner_bit);
@@ -455,17 +447,17 @@ fn exp_arguments(
     graph: &Graph,
     roots: &[NodeId],
     live: &[bool],
-    fused: &[bool],
+    fused: &[Option<NodeId>],
     inner_bit: u8,
 ) -> Vec<Option<(NodeId, Option<NodeId>)>> {
     let uses = graph.uses(live);
     let wide = |id: NodeId| graph.deps(id) & inner_bit != 0;
     let mut scaled = vec![None; graph.len()];
-    for id in (0..graph.len()).filter(|&id| live[id] && !fused[id]) {
+    for id in (0..graph.len()).filter(|&id| live[id] && fused[id].is_none()) {
         let node = graph.node(id);
         let Op::Unary(Unary::Exp) = node.op else { continue };
         let a = node.args[0];
-        if uses[a] != 1 || roots.contains(&a) || fused[a] || !wide(a) {
+        if uses[a] != 1 || roots.contains(&a) || fused[a].is_some() || !wide(a) {
             continue;
         }
         let arg = graph.node(a);
@@ -500,21 +492,24 @@ fn push_instr(program: &mut Program, graph: &Graph, id: NodeId, instr: Instr, ou
     }
 }
 
-/// Which nodes are fused into the sum that consumes them: element-wise nodes
-/// that depend on both indices (they change with every pair), are not roots,
-/// and are used only by other fused nodes or by sums of all their components;
-/// either of dimension >= FUSE_MIN_DIM, or the one or two nodes of a
-/// [`PairSum`] (which runs in one pass whatever the dimension).
+/// Which nodes are fused into the sum that consumes them, and that sum:
+/// element-wise nodes that depend on both indices (they change with every
+/// pair), are not roots, and are used only by other fused nodes of the same
+/// sum or by that sum of all their components; either of dimension >=
+/// FUSE_MIN_DIM, or the one or two nodes of a [`PairSum`] (which runs in one
+/// pass whatever the dimension). A node shared by two sums is not fused: its
+/// chain would be copied into both, and a chain of n nodes each shared with
+/// a sum of its own would take memory and time quadratic in n.
 /// Smallest dimension worth fusing in general: below it, whole-vector slots
 /// are small and per-component dispatch would only add overhead.
 const FUSE_MIN_DIM: usize = 16;
 
 /// `KEOPSR_FUSION=off` disables fusion (for before/after measurements).
-fn fusable(graph: &Graph, roots: &[NodeId], live: &[bool], both: u8) -> Vec<bool> {
+fn fusable(graph: &Graph, roots: &[NodeId], live: &[bool], both: u8) -> Vec<Option<NodeId>> {
     let n = graph.len();
     static ENABLED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     if !*ENABLED.get_or_init(|| std::env::var("KEOPSR_FUSION").as_deref() != Ok("off")) {
-        return vec![false; n];
+        return vec![None; n];
     }
     let mut consumers: Vec<Vec<NodeId>> = vec![Vec::new(); n];
     for id in (0..n).filter(|&id| live[id]) {
@@ -529,17 +524,26 @@ fn fusable(graph: &Graph, roots: &[NodeId], live: &[bool], both: u8) -> Vec<bool
             in_pair_sum[b] = true;
         }
     }
-    let mut fused = vec![false; n];
+    let mut fused: Vec<Option<NodeId>> = vec![None; n];
     for id in (0..n).rev() {
         let node = graph.node(id);
-        let elementwise = node.op.is_elementwise();
-        let candidate = live[id]
-            && elementwise
+        if !(live[id]
+            && node.op.is_elementwise()
             && graph.deps(id) & both == both
             && !roots.contains(&id)
-            && !consumers[id].is_empty()
-            && consumers[id].iter().all(|&c| fused[c] || graph.node(c).op == Op::Sum(node.dim));
-        fused[id] = candidate && node.dim >= 2 && (node.dim >= FUSE_MIN_DIM || in_pair_sum[id]);
+            && node.dim >= 2
+            && (node.dim >= FUSE_MIN_DIM || in_pair_sum[id]))
+        {
+            continue;
+        }
+        // The sum each consumer leads to; all must agree.
+        let sum_of = |c: NodeId| if graph.node(c).op == Op::Sum(node.dim) { Some(c) } else { fused[c] };
+        let mut sums = consumers[id].iter().map(|&c| sum_of(c));
+        if let Some(Some(first)) = sums.next() {
+            if sums.all(|s| s == Some(first)) {
+                fused[id] = Some(first);
+            }
+        }
     }
     fused
 }

@@ -56,6 +56,8 @@ pub fn out_chunk(precision: Precision) -> usize {
         Precision::F32 => 32,
     }
 }
+/// Most nodes in the chunked part of an output (see [`chunking`]).
+const MAX_CHUNKED_PART: usize = 256;
 /// Smallest output dimension that is chunked.
 const OUT_CHUNK_MIN: usize = 64;
 
@@ -213,6 +215,7 @@ fn chunking(formula: &Formula, monoid: &Monoid, width: usize, uses: &[usize]) ->
     let chunk = monoid.output_chunk(width).filter(|c| c.dim >= OUT_CHUNK_MIN)?;
     let root = formula.roots[chunk.root];
     let mut part = vec![false; g.len()];
+    let mut parts = 0;
     let mut todo = vec![root];
     while let Some(id) = todo.pop() {
         let node = g.node(id);
@@ -226,6 +229,12 @@ fn chunking(formula: &Formula, monoid: &Monoid, width: usize, uses: &[usize]) ->
             op => (matches!(op, Op::Const(_)) || op.is_elementwise()) && in_place(),
         };
         if !elementwise {
+            return None;
+        }
+        // `component` writes the part as one C expression, recursively:
+        // a long chain (a sum of thousands of terms) is computed node by node.
+        parts += 1;
+        if parts > MAX_CHUNKED_PART {
             return None;
         }
         part[id] = true;
@@ -267,9 +276,36 @@ __device__ __forceinline__ T keops_powi(T x, int n) {
     while (m) { if (m & 1u) r *= x; x *= x; m >>= 1; }
     return inv ? (T)1 / r : r;
 }
-__device__ __forceinline__ T keops_round(T x, int d) {
-    if (d == 0) return round{f}(x);
-    T s = keops_powi((T)10, d); return round{f}(x * s) / s;
+__device__ __forceinline__ double keops_powi_d(double x, int n) {
+    bool inv = n < 0; unsigned int m = inv ? -(unsigned int)n : n; double r = 1.0;
+    while (m) { if (m & 1u) r *= x; x *= x; m >>= 1; }
+    return inv ? 1.0 / r : r;
+}
+/* ops::math::round: in double, with R's limits for large |d|. */
+__device__ __forceinline__ T keops_round(T xt, int d) {
+    double x = (double)xt;
+    if (!isfinite(x) || x == 0.0 || d > 323) return xt;
+    if (d < -308) return (T)0;
+    if (d == 0) return (T)round(x);
+    if (0.30102999566398119521 * (0.5 + logb(x)) + (double)d > 15.0) return xt;
+    double s1 = keops_powi_d(10.0, d < 308 ? d : 308), s2 = keops_powi_d(10.0, d > 308 ? d - 308 : 0);
+    double r = round(x * s1 * s2) / s2 / s1;
+    if (!isfinite(r)) r = trunc(x * s1 * s2) / s2 / s1;
+    return (T)r;
+}
+/* ops::arith::powf: R's a^b. */
+__device__ __forceinline__ T keops_powf(T a, T b) {
+    if (a == (T)1 || b == (T)0) return (T)1;
+    if (a == (T)0) return b > (T)0 ? (T)0 : (b < (T)0 ? (T)INFINITY : b);
+    if (isfinite(a) && isfinite(b)) return pow{f}(a, b);
+    if (isnan(a) || isnan(b)) return a + b;
+    if (isinf(a)) {
+        if (a > (T)0) return b < (T)0 ? (T)0 : (T)INFINITY;
+        if (isfinite(b) && b == floor{f}(b)) return b < (T)0 ? (T)0 : (fmod{f}(b, (T)2) != (T)0 ? a : -a);
+        return (T)NAN;
+    }
+    if (a >= (T)0) return ((b > (T)0) == (a >= (T)1)) ? (T)INFINITY : (T)0;
+    return (T)NAN;
 }
 /* Order of selections (as the CPU's ranks_before): NaN last, ties to the
    smallest index, -1 = empty. */

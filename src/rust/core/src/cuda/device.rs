@@ -18,6 +18,7 @@ use cudarc::nvrtc::Ptx;
 
 use super::codegen::{Kernel, BLOCK, KERNEL_NAME};
 use super::nvrtc;
+use crate::buffer::{size, try_filled, try_with_capacity};
 use crate::cpu::{Data, States};
 use crate::error::{Error, Result};
 use crate::reduction::{Monoid, EMPTY};
@@ -42,9 +43,28 @@ fn driver_error(what: &str, e: impl std::fmt::Debug) -> Error {
     Error::Backend(format!("CUDA driver: {what} failed: {e:?}"))
 }
 
+/// The process that created the CUDA contexts. CUDA does not survive a
+/// fork: a child of `parallel::mclapply` must not touch the parent's
+/// contexts, modules or memory (calls would fail or hang), so there the GPU
+/// is unusable (`auto` runs on the CPU) and the cached state is left alone.
+static CUDA_PID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+
+fn forked_after_cuda() -> Result<()> {
+    match CUDA_PID.get() {
+        Some(&pid) if pid != std::process::id() => Err(Error::Backend(
+            "this process was forked after CUDA was initialised in its parent; the GPU cannot be used in a forked \
+             child (parallel::mclapply, plan(multicore)): use backend = \"cpu\" there, or socket workers"
+                .into(),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// One context per GPU, created once.
 fn context(ordinal: usize) -> Result<Arc<CudaContext>> {
     static CONTEXTS: Mutex<Vec<(usize, Arc<CudaContext>)>> = Mutex::new(Vec::new());
+    forked_after_cuda()?;
+    CUDA_PID.get_or_init(std::process::id);
     let mut all = CONTEXTS.lock().map_err(|_| Error::Internal("CUDA context registry poisoned".into()))?;
     if let Some((_, c)) = all.iter().find(|(o, _)| *o == ordinal) {
         return Ok(c.clone());
@@ -57,6 +77,7 @@ fn context(ordinal: usize) -> Result<Arc<CudaContext>> {
 /// The GPUs the driver sees (none without a driver), probed once per session.
 pub fn gpus() -> Result<Vec<Gpu>> {
     static GPUS: std::sync::OnceLock<Result<Vec<Gpu>>> = std::sync::OnceLock::new();
+    forked_after_cuda()?;
     GPUS.get_or_init(probe_gpus).clone()
 }
 
@@ -100,15 +121,16 @@ fn function(ordinal: usize, kernel: &Kernel) -> Result<CudaFunction> {
 
 /// Rows `rows` (or all rows of a parameter) of a column-major variable, as a
 /// compact column-major block.
-fn slice_rows<T: Real>(data: &Data<'_, T>, dim: usize, rows: std::ops::Range<usize>, whole: bool) -> Vec<T> {
+fn slice_rows<T: Real>(data: &Data<'_, T>, dim: usize, rows: std::ops::Range<usize>, whole: bool) -> Result<Vec<T>> {
+    let mut out = try_with_capacity(Some(if whole { data.values.len() } else { rows.len() * dim }))?;
     if whole {
-        return data.values.to_vec();
+        out.extend_from_slice(data.values);
+        return Ok(out);
     }
-    let mut out = Vec::with_capacity(rows.len() * dim);
     for c in 0..dim {
         out.extend_from_slice(&data.values[c * data.nrow + rows.start..c * data.nrow + rows.end]);
     }
-    out
+    Ok(out)
 }
 
 /// Device copies of inputs kept between reductions on the same data: the
@@ -200,8 +222,8 @@ pub fn reduce<T: Real + DeviceRepr + ValidAsZeroBits>(
     let mut r0 = row_range.start;
     while r0 < row_range.end {
         let rows = row_chunk.min(row_range.end - r0);
-        let mut v = vec![T::zero(); rows * value_len];
-        let mut k = vec![EMPTY; rows * index_len];
+        let mut v = try_filled(size(rows, value_len), T::zero())?;
+        let mut k = try_filled(size(rows, index_len), EMPTY)?;
         for r in 0..rows {
             monoid.init(&mut v[r * value_len..(r + 1) * value_len], &mut k[r * index_len..(r + 1) * index_len]);
         }
@@ -222,7 +244,7 @@ pub fn reduce<T: Real + DeviceRepr + ValidAsZeroBits>(
                     Role::Param => (0, 1),
                 };
                 let upload = || {
-                    let host = slice_rows(data, dim, first..first + n, role == Role::Param);
+                    let host = slice_rows(data, dim, first..first + n, role == Role::Param)?;
                     let host = if host.is_empty() { vec![T::zero()] } else { host };
                     stream.clone_htod(&host).map_err(|e| driver_error("copying data to the GPU", e))
                 };
@@ -283,13 +305,13 @@ pub fn split_rows(rows: usize, gpus: usize) -> Vec<std::ops::Range<usize>> {
 }
 
 /// Gathers per-chunk states into one `States` in row order.
-pub fn concat_states<T: Real>(monoid: &Monoid, parts: Vec<(Vec<T>, Vec<usize>)>) -> States<T> {
+pub fn concat_states<T: Real>(monoid: &Monoid, parts: Vec<(Vec<T>, Vec<usize>)>) -> Result<States<T>> {
     let (value_len, index_len) = monoid.state_len();
-    let mut values = Vec::new();
-    let mut indices = Vec::new();
+    let mut values = try_with_capacity(Some(parts.iter().map(|p| p.0.len()).sum()))?;
+    let mut indices = try_with_capacity(Some(parts.iter().map(|p| p.1.len()).sum()))?;
     for (v, k) in parts {
         values.extend(v);
         indices.extend(k);
     }
-    States { values, indices, value_len, index_len }
+    Ok(States { values, indices, value_len, index_len })
 }

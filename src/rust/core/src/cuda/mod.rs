@@ -58,10 +58,11 @@ pub fn kernel(formula: &Formula, options: &Options) -> Kernel {
     codegen::generate(formula, options.precision, &monoid)
 }
 
-/// Compiles a formula's kernel with NVRTC for `arch` (no GPU needed).
+/// Compiles a formula's kernel with NVRTC for `arch` (no GPU needed),
+/// through the disk cache as a GPU run would.
 pub fn compile(formula: &Formula, options: &Options, arch: &str, nvrtc_path: Option<&str>) -> Result<nvrtc::Compiled> {
     nvrtc::load(nvrtc_path)?;
-    nvrtc::compile(&kernel(formula, options).source, arch)
+    nvrtc::compile_cached(&kernel(formula, options).source, arch)
 }
 
 /// Reduces on the GPUs selected by `options.gpu_mask` (0: all), output rows
@@ -133,5 +134,5 @@ pub fn reduce<T: Real + cudarc::driver::DeviceRepr + cudarc::driver::ValidAsZero
             return Err(Error::Interrupted);
         }
     }
-    Ok(device::concat_states(monoid, parts))
+    device::concat_states(monoid, parts)
 }

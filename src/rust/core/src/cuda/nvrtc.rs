@@ -9,7 +9,7 @@
 //! cudarc panics when a library is missing: every entry point checks for the
 //! library first and runs under `catch_unwind`.
 
-use std::ffi::{CStr, CString};
+use std::ffi::CString;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
@@ -95,6 +95,9 @@ fn python_site_dirs() -> Vec<PathBuf> {
 
 /// Loads libnvrtc (once) and returns its path.
 pub fn load(explicit: Option<&str>) -> Result<PathBuf> {
+    if let Some(path) = explicit {
+        check_explicit(path)?;
+    }
     let mut loaded = LOADED.lock().map_err(|_| Error::Internal("NVRTC registry poisoned".into()))?;
     if let Some((path, _)) = loaded.as_ref() {
         return Ok(path.clone());
@@ -119,6 +122,31 @@ pub fn load(explicit: Option<&str>) -> Result<PathBuf> {
          or point the environment variable KEOPSR_NVRTC (or keops_options(nvrtc = )) at libnvrtc.so"
             .into(),
     ))
+}
+
+/// An explicitly given libnvrtc (a file, or a folder holding one) must be a
+/// library that exports NVRTC's entry points: anything else is an option
+/// error, not a silent fallback to another libnvrtc.
+fn check_explicit(path: &str) -> Result<()> {
+    let p = Path::new(path);
+    let files: Vec<PathBuf> = if p.is_dir() {
+        ["libnvrtc.so", "libnvrtc.so.13", "libnvrtc.so.12"].iter().map(|n| p.join(n)).filter(|f| f.exists()).collect()
+    } else {
+        vec![p.to_path_buf()]
+    };
+    let exports_nvrtc = |f: &PathBuf| {
+        // SAFETY: opening a shared library runs its initializers; a file
+        // that is not one is refused by the loader before anything runs.
+        unsafe { libloading::Library::new(f) }
+            .is_ok_and(|lib| unsafe { lib.get::<unsafe extern "C" fn()>(b"nvrtcVersion\0") }.is_ok())
+    };
+    if files.iter().any(exports_nvrtc) {
+        return Ok(());
+    }
+    Err(Error::Option(format!(
+        "'{path}' is not libnvrtc{}: give the path of libnvrtc.so (or of its folder)",
+        if p.exists() { "" } else { " (no such file or folder)" }
+    )))
 }
 
 /// NVRTC's version (major, minor).
@@ -147,14 +175,13 @@ pub struct Compiled {
     pub image: Vec<u8>,
     pub is_cubin: bool,
     pub log: String,
+    /// Whether the image came from the disk cache (no compilation).
+    pub cached: bool,
 }
 
 /// Compiles CUDA C source for `arch` ("sm_90" gives a CUBIN, "compute_90" PTX).
 pub fn compile(source: &str, arch: &str) -> Result<Compiled> {
-    let valid = |a: &str| a.strip_prefix("sm_").or(a.strip_prefix("compute_")).is_some_and(|n| n.chars().all(|c| c.is_ascii_alphanumeric()));
-    if !valid(arch) {
-        return Err(Error::Option(format!("arch must look like \"sm_90\" or \"compute_90\", got \"{arch}\"")));
-    }
+    check_arch(arch)?;
     guard(|| {
         let src = CString::new(source).map_err(|_| Error::Internal("kernel source contains a NUL byte".into()))?;
         let name = CString::new("keopsr.cu").unwrap_or_default();
@@ -171,13 +198,14 @@ pub fn compile(source: &str, arch: &str) -> Result<Compiled> {
             .unwrap_or_default();
         let out = match status {
             Err(e) => Err(Error::Backend(format!("NVRTC could not compile the generated kernel ({e:?}):\n{log}"))),
-            Ok(()) if arch.starts_with("sm_") => cubin(prog).map(|image| Compiled { arch: arch.into(), image, is_cubin: true, log: log.clone() }),
+            Ok(()) if arch.starts_with("sm_") => cubin(prog).map(|image| Compiled { arch: arch.into(), image, is_cubin: true, log: log.clone(), cached: false }),
             Ok(()) => unsafe { result::get_ptx(prog) }
                 .map(|raw| Compiled {
                     arch: arch.into(),
                     image: raw.iter().map(|&c| c as u8).take_while(|&b| b != 0).collect(),
                     is_cubin: false,
                     log: log.clone(),
+                    cached: false,
                 })
                 .map_err(|e| Error::Backend(format!("NVRTC: {e:?}"))),
         };
@@ -185,6 +213,15 @@ pub fn compile(source: &str, arch: &str) -> Result<Compiled> {
         let _ = unsafe { result::destroy_program(prog) };
         out
     })
+}
+
+fn check_arch(arch: &str) -> Result<()> {
+    let digits = arch.strip_prefix("sm_").or(arch.strip_prefix("compute_"));
+    if digits.is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric())) {
+        Ok(())
+    } else {
+        Err(Error::Option(format!("arch must look like \"sm_90\" or \"compute_90\", got \"{arch}\"")))
+    }
 }
 
 fn cubin(prog: sys::nvrtcProgram) -> Result<Vec<u8>> {
@@ -211,14 +248,14 @@ pub fn cache_dir() -> &'static Mutex<Option<PathBuf>> {
     DIR.get_or_init(|| Mutex::new(None))
 }
 
-/// The cache key: a hash of everything that changes the compiled image.
-pub fn cache_key(source: &str, arch: &str, nvrtc: (i32, i32)) -> String {
-    // FNV-1a, 64 bits, twice with different seeds: stable across runs and
-    // platforms (std's hasher is randomly seeded).
+/// A 128-bit FNV-1a digest (two 64-bit passes with different seeds), as 32
+/// hex digits: stable across runs and platforms (std's hasher is randomly
+/// seeded). Used for cache keys and entry checksums, not for security.
+fn digest(parts: &[&[u8]]) -> String {
     let fnv = |seed: u64| {
         let mut h = seed;
-        for b in source.bytes().chain(arch.bytes()).chain(format!("{nvrtc:?}{}", env!("CARGO_PKG_VERSION")).bytes()) {
-            h ^= b as u64;
+        for b in parts.iter().flat_map(|p| p.iter()) {
+            h ^= *b as u64;
             h = h.wrapping_mul(0x100000001b3);
         }
         h
@@ -226,27 +263,129 @@ pub fn cache_key(source: &str, arch: &str, nvrtc: (i32, i32)) -> String {
     format!("{:016x}{:016x}", fnv(0xcbf29ce484222325), fnv(0x84222325cbf29ce4))
 }
 
+/// The cache key: a hash of everything that changes the compiled image.
+pub fn cache_key(source: &str, arch: &str, nvrtc: (i32, i32)) -> String {
+    let version = format!("{nvrtc:?}{}", env!("CARGO_PKG_VERSION"));
+    digest(&[source.as_bytes(), arch.as_bytes(), version.as_bytes()])
+}
+
+/// First line of every cache entry; the second holds the payload's length
+/// and checksum. An entry that does not start with both, or whose payload
+/// does not match them (truncated, overwritten, corrupted), is rebuilt.
+const ENTRY_MAGIC: &[u8] = b"keopsr kernel cache entry v1\n";
+
+fn encode_entry(image: &[u8]) -> Vec<u8> {
+    let header = format!("{} {}\n", image.len(), digest(&[image]));
+    [ENTRY_MAGIC, header.as_bytes(), image].concat()
+}
+
+/// The payload of a valid entry, or None.
+fn decode_entry(entry: &[u8]) -> Option<&[u8]> {
+    let rest = entry.strip_prefix(ENTRY_MAGIC)?;
+    let newline = rest.iter().position(|&b| b == b'\n')?;
+    let header = std::str::from_utf8(&rest[..newline]).ok()?;
+    let (len, sum) = header.split_once(' ')?;
+    let image = &rest[newline + 1..];
+    (len.parse::<usize>().ok()? == image.len() && sum == digest(&[image])).then_some(image)
+}
+
+/// File name extensions of cache entries (and of their temporary files).
+const ENTRY_EXTENSIONS: [&str; 2] = ["cubin", "ptx"];
+
+/// Number of entries and their total size in bytes, in `dir`.
+pub fn cache_usage(dir: &Path) -> (usize, u64) {
+    cache_entries(dir).iter().fold((0, 0), |(n, bytes), p| (n + 1, bytes + p.metadata().map_or(0, |m| m.len())))
+}
+
+/// Removes every cache entry (and leftover temporary file) from `dir`;
+/// returns how many files were removed. Other files are left alone.
+pub fn cache_clear(dir: &Path) -> usize {
+    let leftovers = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "tmp"));
+    cache_entries(dir).into_iter().chain(leftovers).filter(|p| std::fs::remove_file(p).is_ok()).count()
+}
+
+fn cache_entries(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+    entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().and_then(|x| x.to_str()).is_some_and(|x| ENTRY_EXTENSIONS.contains(&x)))
+        .collect()
+}
+
+/// Writes `bytes` to `path` atomically: a temporary file unique to this
+/// process and call, then a rename, so that a concurrent reader sees either
+/// the old entry or the whole new one, never a partial file.
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    static SEQUENCE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = SEQUENCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = path.with_extension(format!("{}.{n}.tmp", std::process::id()));
+    std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path)).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
+}
+
 /// Compiles through the disk cache: a valid cached image is reused; a
-/// missing or corrupt one (wrong magic) is recompiled and written atomically
-/// (temporary file, then rename), so parallel jobs never see partial files.
+/// missing or invalid one (see [`decode_entry`]) is recompiled and written
+/// atomically. Safe when several processes compile the same kernels at once:
+/// the worst case is that each compiles it once.
 pub fn compile_cached(source: &str, arch: &str) -> Result<Compiled> {
     let dir = cache_dir().lock().map_err(|_| Error::Internal("cache registry poisoned".into()))?.clone();
     let Some(dir) = dir else { return compile(source, arch) };
+    check_arch(arch)?;
     let key = cache_key(source, arch, version()?);
     let is_cubin = arch.starts_with("sm_");
-    let path = dir.join(format!("{key}.{}", if is_cubin { "cubin" } else { "ptx" }));
-    if let Ok(image) = std::fs::read(&path) {
-        let valid = if is_cubin { image.starts_with(b"\x7fELF") } else { CStr::from_bytes_until_nul(&image).is_err() && image.starts_with(b"//") };
-        if valid {
-            return Ok(Compiled { arch: arch.into(), image, is_cubin, log: String::new() });
-        }
+    let path = dir.join(format!("{key}.{}", ENTRY_EXTENSIONS[usize::from(!is_cubin)]));
+    if let Some(image) = std::fs::read(&path).ok().as_deref().and_then(decode_entry) {
+        return Ok(Compiled { arch: arch.into(), image: image.to_vec(), is_cubin, log: String::new(), cached: true });
     }
     let compiled = compile(source, arch)?;
+    // A cache that cannot be written (read-only folder, full disk) only costs
+    // a recompilation next time.
     if std::fs::create_dir_all(&dir).is_ok() {
-        let tmp = dir.join(format!("{key}.{}.tmp", std::process::id()));
-        if std::fs::write(&tmp, &compiled.image).is_ok() {
-            let _ = std::fs::rename(&tmp, &path);
-        }
+        let _ = write_atomically(&path, &encode_entry(&compiled.image));
     }
     Ok(compiled)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_round_trip_and_reject_damage() {
+        let image = b"//\n// Generated PTX\n.version 8.8\n".to_vec();
+        let entry = encode_entry(&image);
+        assert_eq!(decode_entry(&entry), Some(&image[..]));
+        // Truncated anywhere, a byte flipped anywhere, or the old bare format.
+        for cut in 0..entry.len() {
+            assert_eq!(decode_entry(&entry[..cut]), None, "truncated at {cut}");
+        }
+        for k in 0..entry.len() {
+            let mut bad = entry.clone();
+            bad[k] ^= 0x20;
+            assert_ne!(decode_entry(&bad), Some(&image[..]), "byte {k} flipped");
+        }
+        assert_eq!(decode_entry(&image), None);
+    }
+
+    #[test]
+    fn usage_and_clear_touch_only_entries() {
+        let dir = std::env::temp_dir().join(format!("keopsr-cache-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        write_atomically(&dir.join("a.ptx"), &encode_entry(b"//x")).unwrap();
+        write_atomically(&dir.join("b.cubin"), &encode_entry(b"\x7fELF")).unwrap();
+        std::fs::write(dir.join("c.ptx.1.2.tmp"), b"partial").unwrap();
+        std::fs::write(dir.join("notes.txt"), b"mine").unwrap();
+        assert_eq!(cache_usage(&dir).0, 2);
+        assert_eq!(cache_clear(&dir), 3);
+        assert_eq!(cache_usage(&dir), (0, 0));
+        assert!(dir.join("notes.txt").exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -10,12 +10,21 @@
 //! traversal. Piecewise-constant operations (Sign, Step, Floor, Round,
 //! comparisons, ArgMin/ArgMax, OneHot) have zero derivative. Min/Max pass the
 //! derivative of the selected component (the first one on ties).
+//!
+//! Structural zeros: the simplifier does not turn `g * 0` into 0 (it is NaN
+//! for infinite g), so the traversal never builds such products. A missing
+//! adjoint or tangent (`None`) stands for an exact zero; a partial derivative
+//! that is the literal 0 (Sign, Step, comparisons, ...) contributes nothing;
+//! adjoints only flow into nodes that depend on the variable; and Min/Max
+//! select the derivative of the chosen component with IfElse instead of
+//! multiplying by a one-hot vector, so an infinite derivative elsewhere does
+//! not become NaN.
 
 use std::collections::HashMap;
 
 use super::{Graph, NodeId};
 use crate::error::{Error, Result};
-use crate::ops::{Binary, Extremum, Op};
+use crate::ops::{Binary, Extremum, Op, Ternary};
 
 impl Graph {
     /// `c * x`.
@@ -71,6 +80,16 @@ impl Graph {
         Ok(total.unwrap_or_else(|| self.constant_dim(0.0, dim)))
     }
 
+    /// `x` where `hot` is 1 and an exact 0 elsewhere (`hot` is a one-hot
+    /// vector): IfElse(hot - 1, x, 0), not `hot * x`, which is NaN where x
+    /// is infinite.
+    fn select(&mut self, hot: NodeId, x: NodeId) -> Result<NodeId> {
+        let one = self.constant(1.0);
+        let f = self.binary(Binary::Subtract, hot, one, None)?;
+        let zero = self.constant(0.0);
+        self.ternary(Ternary::IfElse, f, x, zero, None)
+    }
+
     /// Nodes that `root` depends on, in topological order (children first).
     fn ancestors(&self, root: NodeId) -> Vec<NodeId> {
         let mut live = vec![false; root + 1];
@@ -107,17 +126,22 @@ impl Graph {
             ));
         }
         let order = self.ancestors(f);
+        // Nodes whose value depends on v: the only ones whose adjoint matters.
+        let mut reaches = vec![false; f + 1];
+        for &id in &order {
+            reaches[id] = id == v || self.node(id).args.iter().any(|&a| reaches[a]);
+        }
         let mut adjoint: HashMap<NodeId, NodeId> = HashMap::new();
         adjoint.insert(f, e);
         for &id in order.iter().rev() {
             let Some(&adj) = adjoint.get(&id) else { continue };
-            if id == v {
+            if id == v || !reaches[id] {
                 continue;
             }
             let node = self.node(id).clone();
             for (k, contribution) in self.vjp(id, &node.op, &node.args, adj)?.into_iter().enumerate() {
-                if let Some(c) = contribution {
-                    let arg = node.args[k];
+                let arg = node.args[k];
+                if let (Some(c), true) = (contribution, reaches[arg]) {
                     let c = self.unbroadcast(c, self.dim(arg))?;
                     let total = self.accumulate(adjoint.get(&arg).copied(), c)?;
                     adjoint.insert(arg, total);
@@ -152,11 +176,20 @@ impl Graph {
                 let arg = if e == Extremum::Min { Extremum::ArgMin } else { Extremum::ArgMax };
                 let at = self.extremum(arg, args[0]);
                 let hot = self.one_hot(at, self.dim(args[0]));
-                vec![Some(self.mul(hot, adj)?)]
+                vec![Some(self.select(hot, adj)?)]
             }
             Op::Extremum(_) | Op::OneHot(_) | Op::Round(_) => vec![None; args.len()],
-            _ => self.elementwise_partials(id, op, args)?.into_iter().map(|p| self.mul(adj, p).map(Some)).collect::<Result<_>>()?,
+            _ => self
+                .elementwise_partials(id, op, args)?
+                .into_iter()
+                .map(|p| if self.is_zero(p) { Ok(None) } else { self.mul(adj, p).map(Some) })
+                .collect::<Result<_>>()?,
         })
+    }
+
+    /// Whether a partial derivative is the literal 0 (a structural zero).
+    fn is_zero(&self, id: NodeId) -> bool {
+        self.const_value(id) == Some(0.0)
     }
 
     /// Partial derivatives of an element-wise node with respect to each
@@ -228,7 +261,7 @@ impl Graph {
                 let at = self.extremum(arg, args[0]);
                 let hot = self.one_hot(at, self.dim(args[0]));
                 let t = zero_if_none(self, 0);
-                let p = self.mul(hot, t)?;
+                let p = self.select(hot, t)?;
                 Some(self.sum(p)?)
             }
             Op::Extremum(_) | Op::OneHot(_) | Op::Round(_) => None,
@@ -236,7 +269,7 @@ impl Graph {
                 let partials = self.elementwise_partials(id, op, args)?;
                 let mut total = None;
                 for (k, p) in partials.into_iter().enumerate() {
-                    if let Some(t) = ts[k] {
+                    if let (Some(t), false) = (ts[k], self.is_zero(p)) {
                         let term = self.mul(p, t)?;
                         total = Some(self.accumulate(total, term)?);
                     }

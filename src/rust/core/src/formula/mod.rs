@@ -621,19 +621,36 @@ impl Lowering {
                 let x = self.expr(arg)?;
                 self.graph.unary(Unary::Minus, x)
             }
-            Ast::Binary { op, lhs, rhs, column } => {
-                let x = self.expr(lhs)?;
-                let y = self.expr(rhs)?;
-                match Binary::from_symbol(*op) {
-                    Some(b) => self.graph.binary(b, x, y, Some(*column)),
-                    None => {
-                        let def = crate::ops::composite("Scalprod").ok_or_else(|| Error::Internal("no Scalprod".into()))?;
-                        let values = vec![ArgValue::Node(x), ArgValue::Node(y)];
-                        (def.build)(&mut self.graph, &Args { def, values, column: Some(*column) })
-                    }
+            Ast::Binary { .. } => {
+                // A chain a + b + c + ... is a left-deep tree as long as the
+                // formula: walk down its left spine in a loop, then fold back
+                // up (right operands are only nested as deep as the parser allows).
+                let mut spine = Vec::new();
+                let mut left = ast;
+                while let Ast::Binary { op, lhs, rhs, column } = left {
+                    spine.push((*op, &**rhs, *column));
+                    left = lhs;
                 }
+                let mut x = self.expr(left)?;
+                for (op, rhs, column) in spine.into_iter().rev() {
+                    let y = self.expr(rhs)?;
+                    x = self.binary_symbol(op, x, y, column)?;
+                }
+                Ok(x)
             }
             Ast::Call { name, args, column } => self.call(name, args, *column),
+        }
+    }
+
+    /// `x op y` for an infix operator (`|` is Scalprod).
+    fn binary_symbol(&mut self, op: char, x: NodeId, y: NodeId, column: usize) -> Result<NodeId> {
+        match Binary::from_symbol(op) {
+            Some(b) => self.graph.binary(b, x, y, Some(column)),
+            None => {
+                let def = crate::ops::composite("Scalprod").ok_or_else(|| Error::Internal("no Scalprod".into()))?;
+                let values = vec![ArgValue::Node(x), ArgValue::Node(y)];
+                (def.build)(&mut self.graph, &Args { def, values, column: Some(column) })
+            }
         }
     }
 

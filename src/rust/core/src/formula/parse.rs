@@ -12,6 +12,12 @@
 //! primary := number | name | name '(' [expr (',' expr)*] ')' | '(' expr ')'
 //! alias   := name '=' expr          (argument declarations such as "x = Vi(3)")
 //! ```
+//!
+//! Bounded recursion: the parser recurses once per level of nesting
+//! (parentheses, calls, unary minus), at most [`MAX_DEPTH`] levels, but
+//! chains of binary operators (`a + b + c + ...`, what R builds when it sums
+//! many LazyTensors) are loops whatever their length. They become left-deep
+//! trees, which the lowering walks and `Drop` frees without recursion.
 
 use crate::error::{Error, Result};
 
@@ -25,7 +31,33 @@ pub enum Ast {
     Binary { op: char, lhs: Box<Ast>, rhs: Box<Ast>, column: usize },
 }
 
+impl Drop for Ast {
+    /// Frees the tree with an explicit stack: a left-deep chain of a million
+    /// terms would overflow the call stack of the derived, recursive drop.
+    fn drop(&mut self) {
+        let mut stack = Vec::new();
+        self.detach_children(&mut stack);
+        while let Some(mut node) = stack.pop() {
+            node.detach_children(&mut stack);
+        }
+    }
+}
+
 impl Ast {
+    /// Moves the children onto `stack`, leaving leaves in their place.
+    fn detach_children(&mut self, stack: &mut Vec<Ast>) {
+        let leaf = || Ast::Number { value: 0.0, column: 0 };
+        match self {
+            Ast::Call { args, .. } => stack.append(args),
+            Ast::Neg { arg, .. } => stack.push(std::mem::replace(&mut **arg, leaf())),
+            Ast::Binary { lhs, rhs, .. } => {
+                stack.push(std::mem::replace(&mut **lhs, leaf()));
+                stack.push(std::mem::replace(&mut **rhs, leaf()));
+            }
+            Ast::Number { .. } | Ast::Name { .. } => {}
+        }
+    }
+
     pub fn column(&self) -> usize {
         match self {
             Ast::Number { column, .. }
@@ -97,6 +129,8 @@ impl<'a> Parser<'a> {
         Ok(Parser { text, tokens, pos: 0, depth: 0 })
     }
 
+    #[cold]
+    #[inline(never)]
     fn error(&self, column: usize, message: &str) -> Error {
         syntax_error(self.text, column, message)
     }
@@ -215,13 +249,38 @@ fn describe(t: &Token) -> String {
     }
 }
 
+#[cold]
+#[inline(never)]
 pub(crate) fn syntax_error(text: &str, column: usize, message: &str) -> Error {
+    let (excerpt, caret_at) = excerpt(text, column);
     Error::Syntax {
-        formula: text.to_string(),
+        formula: excerpt,
         column,
-        caret: format!("{}^", " ".repeat(column.saturating_sub(1))),
+        caret: format!("{}^", " ".repeat(caret_at)),
         message: message.to_string(),
     }
+}
+
+/// Characters of the formula shown before and after the error's column.
+const EXCERPT_BEFORE: usize = 60;
+const EXCERPT_AFTER: usize = 20;
+
+/// The part of `text` around the 1-based `column` shown in a syntax error
+/// (a formula can be megabytes long), with "..." where it is cut, and the
+/// caret's offset in it.
+fn excerpt(text: &str, column: usize) -> (String, usize) {
+    let at = column.saturating_sub(1);
+    let first = at.saturating_sub(EXCERPT_BEFORE);
+    let mut shown: String = text.chars().skip(first).take(at - first + EXCERPT_AFTER + 1).collect();
+    let mut caret = at - first;
+    if text.chars().nth(at + EXCERPT_AFTER + 1).is_some() {
+        shown.push_str("...");
+    }
+    if first > 0 {
+        shown.insert_str(0, "...");
+        caret += 3;
+    }
+    (shown, caret)
 }
 
 fn tokenize(text: &str) -> Result<Vec<(Token, usize)>> {
@@ -328,6 +387,61 @@ mod tests {
         assert!(matches!(parse_expression(&minus), Err(Error::Syntax { .. })));
         let ok = format!("{}x{}", "(".repeat(500), ")".repeat(500));
         assert!(parse_expression(&ok).is_ok());
+    }
+
+    /// Chains of binary operators are loops: 800 000 terms parse and drop
+    /// on a 1 MB stack, and nesting stays bounded by MAX_DEPTH.
+    #[test]
+    fn long_chains_parse_on_a_small_stack() {
+        let run = || {
+            let long = format!("x{}", " + x * y - z".repeat(200_000));
+            let ast = parse_expression(&long).unwrap();
+            assert!(matches!(ast, Ast::Binary { op: '-', .. }));
+            drop(ast);
+        };
+        std::thread::Builder::new().stack_size(1 << 20).spawn(run).unwrap().join().unwrap();
+        // Nesting recurses: MAX_DEPTH levels fit in half of the 8 MB that
+        // R's main thread usually has.
+        let nested = || {
+            for open in ["Exp(", "(", "-(", "Sum(x, "] {
+                let levels = if open == "-(" { MAX_DEPTH / 2 } else { MAX_DEPTH } - 1;
+                let f = format!("{}x{}", open.repeat(levels), ")".repeat(levels));
+                assert!(parse_expression(&f).is_ok(), "{open}");
+            }
+        };
+        std::thread::Builder::new().stack_size(4 << 20).spawn(nested).unwrap().join().unwrap();
+    }
+
+    /// Errors in huge formulas come back at once, with an excerpt around
+    /// the column instead of the whole formula.
+    #[test]
+    fn errors_in_huge_formulas_are_prompt_and_short() {
+        let spaces = " ".repeat(10_000_000);
+        let start = std::time::Instant::now();
+        let err = parse_expression(&spaces).unwrap_err();
+        let junk = format!("x + {}$", "y".repeat(10_000_000));
+        let err2 = parse_expression(&junk).unwrap_err();
+        let many = "1 ".repeat(5_000_000);
+        let err3 = parse_expression(&many).unwrap_err();
+        assert!(start.elapsed().as_secs() < 10, "took {:?}", start.elapsed());
+        for (e, col) in [(&err, 10_000_001), (&err3, 3)] {
+            match e {
+                Error::Syntax { column, .. } => assert_eq!(*column, col),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert!(err.to_string().len() < 300 && err2.to_string().len() < 300, "{err}");
+        match parse_expression("Exp(x + $)").unwrap_err() {
+            Error::Syntax { formula, caret, column, .. } => {
+                assert_eq!((formula.as_str(), caret.as_str(), column), ("Exp(x + $)", "        ^", 9));
+            }
+            other => panic!("{other:?}"),
+        }
+        let long = format!("{}$", "x+".repeat(100));
+        let msg = parse_expression(&long).unwrap_err().to_string();
+        let lines: Vec<&str> = msg.lines().collect();
+        assert!(lines[1].trim_start().starts_with("...") && lines[2].trim_end().ends_with('^'), "{msg}");
+        assert_eq!(lines[1].find('$'), Some(lines[2].len() - 1), "{msg}");
     }
 
     #[test]

@@ -1,12 +1,17 @@
 //! Simplification rules applied when a node is built, so that every formula
-//! (and every derivative formula) is stored in a reduced form:
-//! - zero propagation: `x * 0 = 0`, `0 / x = 0`, `x + 0 = x`, `x - 0 = x`,
-//!   `0 - x = -x`, `x - x = 0`;
-//! - unit factors: `x * 1 = x`, `x / 1 = x`;
+//! (and every derivative formula) is stored in a reduced form. Only rewrites
+//! that give the same result for every IEEE input (NaN, ±Inf, ±0 included)
+//! are applied:
+//! - unit factors: `x * 1 = 1 * x = x`, `x / 1 = x`;
+//! - `x - 0 = x` (exact even for x = -0, unlike `x + 0`, which maps -0 to +0);
 //! - double negation: `-(-x) = x`.
 //!
-//! As in KeOps, zero propagation treats `0 * x` as 0 even where x would be
-//! infinite or NaN. Constant folding and hash-consing live in `Graph::add`.
+//! There is no zero propagation: `x * 0` and `0 / x` are NaN where x is
+//! infinite or NaN, `x - x` is NaN where x is, and `0 - x` differs from `-x`
+//! at x = 0 (+0 and -0). Products of literals fold like any constant
+//! expression (`Graph::add`), which also does hash-consing. Derivatives do
+//! not rely on zero propagation: autodiff tracks structurally zero
+//! derivatives itself and never multiplies by them.
 
 use super::{Graph, NodeId};
 use crate::error::Result;
@@ -31,17 +36,10 @@ impl Graph {
     }
 
     pub(super) fn simplify_binary(&mut self, op: Binary, x: NodeId, y: NodeId, dim: usize) -> Result<Option<NodeId>> {
-        let zero = |g: &mut Graph| Some(g.constant_dim(0.0, dim));
         Ok(match op {
-            Binary::Add if self.is_const(y, 0.0) => self.keep(x, dim),
-            Binary::Add if self.is_const(x, 0.0) => self.keep(y, dim),
             Binary::Subtract if self.is_const(y, 0.0) => self.keep(x, dim),
-            Binary::Subtract if x == y => zero(self),
-            Binary::Subtract if self.is_const(x, 0.0) && self.dim(y) == dim => Some(self.unary(Unary::Minus, y)?),
-            Binary::Mult if self.is_const(x, 0.0) || self.is_const(y, 0.0) => zero(self),
             Binary::Mult if self.is_const(y, 1.0) => self.keep(x, dim),
             Binary::Mult if self.is_const(x, 1.0) => self.keep(y, dim),
-            Binary::Divide if self.is_const(x, 0.0) => zero(self),
             Binary::Divide if self.is_const(y, 1.0) => self.keep(x, dim),
             _ => None,
         })
@@ -51,30 +49,41 @@ impl Graph {
 #[cfg(test)]
 mod tests {
     use crate::formula::Expression;
-    use crate::ops::Op;
+    use crate::ops::{Binary, Op};
 
     fn root_op(formula: &str) -> (Op, usize) {
         let e = Expression::parse(formula, &["x = Vi(3)", "y = Vj(3)", "s = Vi(1)"]).unwrap();
         (e.graph.node(e.root).op, e.dim())
     }
 
+    /// `x * 0` is NaN for infinite or NaN x, `x - x` too, `0 - x` is +0 at
+    /// x = 0 where `-x` is -0, and `x + 0` is +0 at x = -0: none is rewritten.
     #[test]
-    fn zero_propagation() {
-        assert_eq!(root_op("x * 0"), (Op::constant(0.0), 3));
-        assert_eq!(root_op("0 / y"), (Op::constant(0.0), 3));
-        assert_eq!(root_op("x - x"), (Op::constant(0.0), 3));
-        assert_eq!(root_op("Exp(x - x) * y"), root_op("y"));
-        assert_eq!(root_op("0 - y"), root_op("-y"));
+    fn no_zero_propagation() {
+        assert_eq!(root_op("x * 0").0, Op::Binary(Binary::Mult));
+        assert_eq!(root_op("0 * x").0, Op::Binary(Binary::Mult));
+        assert_eq!(root_op("0 / y").0, Op::Binary(Binary::Divide));
+        assert_eq!(root_op("x - x").0, Op::Binary(Binary::Subtract));
+        assert_eq!(root_op("0 - y").0, Op::Binary(Binary::Subtract));
+        assert_eq!(root_op("x + 0").0, Op::Binary(Binary::Add));
+        assert_eq!(root_op("0 + x").0, Op::Binary(Binary::Add));
+        // Literals still fold.
+        assert_eq!(root_op("2 * 0 + 3").0, Op::constant(3.0));
+    }
+
+    #[test]
+    fn exact_rewrites() {
+        assert_eq!(root_op("x - 0"), root_op("x"));
     }
 
     #[test]
     fn unit_factors_and_negation() {
         assert_eq!(root_op("x * 1"), root_op("x"));
-        assert_eq!(root_op("1 * x / 1 + 0"), root_op("x"));
+        assert_eq!(root_op("1 * x / 1 - 0"), root_op("x"));
         assert_eq!(root_op("-(-x)"), root_op("x"));
         // A broadcast keeps its dimension: s * 1 is s, but 1 * x is x (dim 3).
-        assert_eq!(root_op("s + 0").1, 1);
-        assert_eq!(root_op("(x - x) + s").1, 3);
+        assert_eq!(root_op("s * 1").1, 1);
+        assert_eq!(root_op("s * y / 1").1, 3);
     }
 
     #[test]

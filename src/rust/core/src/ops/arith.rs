@@ -98,6 +98,54 @@ macro_rules! binary_ops {
     };
 }
 
+/// a^b as R's `^` (`R_pow`): C pow for finite operands (NaN for a negative
+/// base and a non-integer exponent, the real power for an integer one), but
+/// 1^b = a^0 = 1, 0^b = +Inf for b < 0 (C: -Inf at -0), and NaN where C pow
+/// gives a number for a negative base with an infinite operand:
+/// (-2)^Inf, (-Inf)^0.5. The CUDA prelude's `keops_powf` is the same code.
+pub fn powf<T: Real>(a: T, b: T) -> T {
+    let (zero, one, inf) = (T::zero(), T::one(), T::infinity());
+    if a == one || b == zero {
+        return one;
+    }
+    if a == zero {
+        return if b > zero {
+            zero
+        } else if b < zero {
+            inf
+        } else {
+            b
+        };
+    }
+    if a.is_finite() && b.is_finite() {
+        return a.powf(b);
+    }
+    if a.is_nan() || b.is_nan() {
+        return a + b;
+    }
+    if !a.is_finite() {
+        if a > zero {
+            return if b < zero { zero } else { inf };
+        }
+        if b.is_finite() && b == b.floor() {
+            let odd = b % (one + one) != zero;
+            return if b < zero {
+                zero
+            } else if odd {
+                a
+            } else {
+                -a
+            };
+        }
+        return T::nan();
+    }
+    // a finite, b = ±Inf.
+    if a >= zero {
+        return if (b > zero) == (a >= one) { inf } else { zero };
+    }
+    T::nan()
+}
+
 fn truth<T: Real>(b: bool) -> T {
     if b {
         T::one()
@@ -128,8 +176,8 @@ binary_ops! {
             let na = g.unary(Unary::Minus, a)?;
             Ok((da, g.binary(Binary::Divide, na, r, None)?))
         };
-    /// a^b for a real exponent (C pow)
-    Powf,        "Powf",        None,      "^", cuda "pow{f}({a}, {b})",     |a, b| a.powf(b),
+    /// a^b for a real exponent, as R's `^`: NaN for a negative base and a non-integer exponent
+    Powf,        "Powf",        None,      "^", cuda "keops_powf({a}, {b})",     |a, b| powf(a, b),
         d |g, a, b, y| {
             let one = g.constant(1.0);
             let bm1 = g.binary(Binary::Subtract, b, one, None)?;
@@ -282,6 +330,42 @@ mod tests {
         assert_eq!(Ternary::Mod.apply(5.0f64, 2.0, -1.0), -1.0);
         assert_eq!(Ternary::Clamp.apply(5.0f64, 0.0, 1.0), 1.0);
         assert_eq!(Ternary::IfElse.apply(0.0f64, 1.0, 2.0), 1.0);
+    }
+
+    /// R: `(-2)^0.5`, `(-2)^Inf`, `(-Inf)^0.5`, `(-0.5)^-Inf` are NaN;
+    /// `(-2)^3 = -8`, `(-Inf)^3 = -Inf`, `(-Inf)^2 = Inf`, `(-0)^-1 = Inf`,
+    /// `NaN^0 = 1^NaN = 1`, `0.5^-Inf = Inf`, `2^-Inf = 0`.
+    #[test]
+    fn powf_matches_r() {
+        let (inf, nan) = (f64::INFINITY, f64::NAN);
+        for (a, b) in [(-2.0, 0.5), (-2.0, inf), (-inf, 0.5), (-0.5, -inf), (-2.0, -inf), (nan, 2.0), (2.0, nan)] {
+            assert!(powf(a, b).is_nan(), "{a}^{b} = {}", powf(a, b));
+            assert!(powf(a as f32, b as f32).is_nan(), "{a}^{b} in f32");
+        }
+        let cases = [
+            (-2.0, 3.0, -8.0),
+            (-2.0, 2.0, 4.0),
+            (-2.0, -1.0, -0.5),
+            (-inf, 3.0, -inf),
+            (-inf, 2.0, inf),
+            (-inf, -3.0, 0.0),
+            (-0.0, -1.0, inf),
+            (0.0, -2.5, inf),
+            (0.0, 2.5, 0.0),
+            (nan, 0.0, 1.0),
+            (1.0, nan, 1.0),
+            (0.5, -inf, inf),
+            (0.5, inf, 0.0),
+            (2.0, -inf, 0.0),
+            (2.0, inf, inf),
+            (inf, -1.0, 0.0),
+            (inf, 0.5, inf),
+            (2.0, 0.5, std::f64::consts::SQRT_2),
+        ];
+        for (a, b, want) in cases {
+            assert_eq!(powf(a, b), want, "{a}^{b}");
+            assert_eq!(Binary::Powf.apply(a, b), want, "{a}^{b}");
+        }
     }
 }
 

@@ -142,13 +142,51 @@ pub fn pow_map<T: Real>(n: i32, xs: &[T], out: &mut [T]) {
     }
 }
 
-/// `Round(x, d)`: x rounded to d decimal places, halves away from zero (C `round`).
+/// `Round(x, d)`: x rounded to d decimal places, halves away from zero (C
+/// `round`), computed in double precision. The limits are R's `round(x, d)`:
+/// x itself when it is not finite, 0, or has no digit beyond the d-th
+/// (d > 323, or log10|x| + d > 15), and 0 for d < -308 — never the NaN of
+/// Inf / Inf or 0 / 0 that `round(x * 10^d) / 10^d` gives there. The CUDA
+/// prelude's `keops_round` is the same code.
 pub fn round<T: Real>(x: T, digits: i32) -> T {
+    T::from_double(round_f64(x.to_double(), digits))
+}
+
+fn round_f64(x: f64, digits: i32) -> f64 {
+    const MAX_DIGITS: i32 = 308; // largest decimal exponent of a double
+    if !x.is_finite() || x == 0.0 || digits > MAX_DIGITS + 15 {
+        return x;
+    }
+    if digits < -MAX_DIGITS {
+        return 0.0;
+    }
     if digits == 0 {
         return x.round();
     }
-    let scale = T::from_double(10f64.powi(digits));
-    (x * scale).round() / scale
+    if std::f64::consts::LOG10_2 * (0.5 + logb(x)) + digits as f64 > f64::DIGITS as f64 {
+        return x; // no digit left to round
+    }
+    // 10^d in two factors when it would overflow (|x| tiny, d > 308).
+    let (s1, s2) = (10f64.powi(digits.min(MAX_DIGITS)), 10f64.powi((digits - MAX_DIGITS).max(0)));
+    let r = (x * s1 * s2).round() / s2 / s1;
+    // Rounding up to the next multiple of 10^-d can overflow (1.7e308 at d = -308).
+    if r.is_finite() {
+        r
+    } else {
+        (x * s1 * s2).trunc() / s2 / s1
+    }
+}
+
+/// The binary exponent of a finite non-zero x (C `logb`).
+fn logb(x: f64) -> f64 {
+    let bits = x.to_bits();
+    let exponent = ((bits >> 52) & 0x7ff) as i64;
+    if exponent == 0 {
+        let mantissa = bits & ((1 << 52) - 1);
+        (63 - mantissa.leading_zeros() as i64 - 1074) as f64
+    } else {
+        (exponent - 1023) as f64
+    }
 }
 
 #[inline(always)]
@@ -181,5 +219,33 @@ mod tests {
         assert_eq!(round(2.5f64, 0), 3.0);
         assert_eq!(round(-2.5f64, 0), -3.0);
         assert_eq!(round(1.2345f64, 2), 1.23);
+    }
+
+    /// R: round(x, 20) = round(x, 400) = x, round(x, -400) = 0, and no NaN
+    /// for a finite x at any d.
+    #[test]
+    fn round_with_extreme_digits() {
+        for x in [1.5f64, -123.456, 1e300, -1e-300, 5e-324, f64::MAX, 0.1] {
+            for d in [324, 400, i32::MAX] {
+                assert_eq!(round(x, d), x, "round({x}, {d})");
+            }
+            if x.abs() >= 0.1 {
+                assert_eq!(round(x, 20), x, "round({x}, 20)");
+            }
+            for d in [-309, -400, i32::MIN] {
+                assert_eq!(round(x, d), 0.0, "round({x}, {d})");
+            }
+            for d in -400..400 {
+                assert!(round(x, d).is_finite(), "round({x}, {d}) = {}", round(x, d));
+                assert!(round(x as f32, d).is_finite() || !(x as f32).is_finite(), "f32 round({x}, {d})");
+            }
+        }
+        assert_eq!(round(1.7e308f64, -308), 1e308);
+        assert_eq!(round(123456.0f64, -3), 123000.0);
+        assert_eq!(round(1.5e-310f64, 310), 2e-310);
+        assert_eq!(round(1.25e-320f64, 320), 1e-320);
+        assert_eq!(round(-1e-300f64, 20), 0.0); // -0, as in R
+        assert_eq!(round(-1e-300f64, 320), -1e-300);
+        assert!(round(f64::NAN, 2).is_nan() && round(f64::INFINITY, -2) == f64::INFINITY);
     }
 }

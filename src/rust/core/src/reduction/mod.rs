@@ -286,13 +286,21 @@ impl Monoid {
     /// does not split by component (min/max, K-min, plain log-sum-exp).
     pub fn output_chunk(&self, width: usize) -> Option<OutputChunk> {
         let (reduction, root, dim, slots) = match self.reduction {
-            Reduction::Sum { dim } => (Reduction::Sum { dim: width }, 0, dim, sum::chunk_slots(self.scheme, dim, width)),
-            Reduction::LogSumExp { dim: 1, weight: Some(w) } => {
-                (Reduction::LogSumExp { dim: 1, weight: Some(width) }, 1, w, logsumexp::Layout::of(self.reduction).chunk_slots())
+            Reduction::Sum { dim } => {
+                (Reduction::Sum { dim: width }, 0, dim, sum::chunk_slots(self.scheme, dim, width))
             }
-            Reduction::SumSoftMaxWeight { weight } => {
-                (Reduction::SumSoftMaxWeight { weight: width }, 1, weight, logsumexp::Layout::of(self.reduction).chunk_slots())
-            }
+            Reduction::LogSumExp { dim: 1, weight: Some(w) } => (
+                Reduction::LogSumExp { dim: 1, weight: Some(width) },
+                1,
+                w,
+                logsumexp::Layout::of(self.reduction).chunk_slots(),
+            ),
+            Reduction::SumSoftMaxWeight { weight } => (
+                Reduction::SumSoftMaxWeight { weight: width },
+                1,
+                weight,
+                logsumexp::Layout::of(self.reduction).chunk_slots(),
+            ),
             _ => return None,
         };
         Some(OutputChunk { monoid: Monoid { reduction, scheme: self.scheme }, width, root, dim, slots })
@@ -518,5 +526,34 @@ mod tests {
         let sum = |scheme| run(&Monoid { reduction: Reduction::Sum { dim: 1 }, scheme }, &f, None, n, &[]).0[0];
         assert_eq!(sum(SumScheme::Direct), 1.0);
         assert!((sum(SumScheme::Kahan) - exact).abs() < 1e-15);
+    }
+
+    /// Infinite terms, overflows and NaN give the plain sum's IEEE result in
+    /// every scheme, whatever the split: a Kahan compensation of Inf - Inf
+    /// would turn an infinite sum into NaN.
+    #[test]
+    fn sums_with_infinite_terms_match_the_plain_sum() {
+        let (inf, nan) = (f64::INFINITY, f64::NAN);
+        let cases: &[&[f64]] = &[
+            &[1.0, inf, 2.0],
+            &[-inf, 1.0, 3.0, 4.0],
+            &[inf, 1.0, -inf],
+            &[1.0, nan, inf],
+            &[1e308, 1e308, 1.0],
+            &[-1e308, -1e308, 5.0, 1e-300],
+        ];
+        for f in cases {
+            let plain: f64 = f.iter().sum();
+            for scheme in [SumScheme::Block, SumScheme::Direct, SumScheme::Kahan] {
+                let m = Monoid { reduction: Reduction::Sum { dim: 1 }, scheme };
+                for splits in [vec![], vec![1], vec![2]] {
+                    let got = run(&m, f, None, f.len(), &splits).0[0];
+                    assert!(
+                        got.to_bits() == plain.to_bits() || (got.is_nan() && plain.is_nan()),
+                        "{scheme:?} {f:?} {splits:?}: {got}"
+                    );
+                }
+            }
+        }
     }
 }

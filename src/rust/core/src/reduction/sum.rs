@@ -1,7 +1,10 @@
 //! Sum reduction: s_c = Σ_j F_c(j), component-wise.
 //!
 //! State: `dim` running sums, followed for the Kahan scheme by `dim`
-//! compensations (the true sum is s − comp).
+//! compensations (the true sum is s − comp). Once the running sum is not
+//! finite (an infinite or NaN term, or an overflow), the compensation stays
+//! 0: computed, it would be Inf − Inf = NaN, and the result must be the plain
+//! sum's (±Inf, or NaN when both infinities or a NaN were added).
 
 use super::{Slot, SumScheme, Tile};
 use crate::Real;
@@ -37,7 +40,7 @@ pub fn sum_run<T: Real>(xs: &[T]) -> T {
 fn kahan_add<T: Real>(s: &mut T, comp: &mut T, x: T) {
     let y = x - *comp;
     let t = *s + y;
-    *comp = (t - *s) - y;
+    *comp = if t.is_finite() { (t - *s) - y } else { T::zero() };
     *s = t;
 }
 
@@ -99,7 +102,7 @@ pub fn cuda(scheme: SumScheme, dim: usize) -> (String, String) {
             init,
             format!(
                 "for (int c = 0; c < {dim}; c++) {{ T y = F[c] - acc[{dim} + c]; T t = acc[c] + y; \
-                 acc[{dim} + c] = (t - acc[c]) - y; acc[c] = t; }}"
+                 acc[{dim} + c] = isfinite(t) ? (t - acc[c]) - y : (T)0; acc[c] = t; }}"
             ),
         ),
         SumScheme::Block => (
