@@ -9,7 +9,7 @@
 # builds from the vendored crates with cargo --offline and a CARGO_HOME
 # inside the build folder, so nothing can be downloaded and ~/.cargo is not
 # used. R CMD check reuses that installation (--install=check:install.log)
-# and skips the tests (tools/run.sh test runs them against lib/ right after).
+# and runs everything, tests (tests/testthat.R, about 15 s) included.
 # Fails on any ERROR or WARNING of R CMD check; prints the NOTEs.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -48,7 +48,7 @@ grep -E '^keopsr: |^\* DONE' "$work/install.log"
 echo "== R CMD check --no-manual"
 cd "$work"
 status=0
-"${nonet[@]}" env _R_CHECK_FORCE_SUGGESTS_=true R CMD check --no-manual --no-tests \
+"${nonet[@]}" env _R_CHECK_FORCE_SUGGESTS_=true R CMD check --no-manual \
   --install="check:$work/install.log" --library="$work/lib" "$tarball" > check.out 2>&1 || status=$?
 grep -E '\.\.\. (NOTE|WARNING|ERROR)$' check.out || true
 result=$(grep '^Status:' check.out || echo "Status: no result")

@@ -74,9 +74,9 @@ case "$what" in
     (cd src/rust && cargo test --release --jobs 2 -p keopsr-core)
     Rscript tools/check-vignettes.R
     check_release
-    # The testthat suite runs once, here, against the package installed from
-    # the release tarball (R CMD check above skips it), and prints the
-    # closing "testthat: N passed, N failed, N skipped" line.
+    # The testthat suite (R CMD check above ran it too, quietly) against the
+    # package installed from the release tarball, with the closing
+    # "testthat: N passed, N failed, N skipped" line.
     status=0
     R_LIBS="$release/lib:$R_LIBS" Rscript tools/test.R || status=$?
     [ "$status" -eq 0 ] && rm -rf "$release"
