@@ -34,3 +34,10 @@ test_that("integer input is converted", {
   op <- keops_kernel("Sum_Reduction(x * y, 1)", c("x = Vi(1)", "y = Vj(1)"))
   expect_equal(op(list(1:3, 1:4)), matrix(c(10, 20, 30)))
 })
+
+test_that("a parameter given a long vector is an error before its data are read", {
+  op <- keops_kernel("Sum_Reduction(x * p, 1)", c("x = Vi(1)", "y = Vj(1)", "p = Pm(1)"))
+  p <- 1:2e6 # an ALTREP sequence: reading its data would expand it
+  expect_error(op(list(rnorm(3), rnorm(4), p)), "needs 1 value", class = "keopsr_input_error")
+  expect_match(paste(capture.output(.Internal(inspect(p))), collapse = ""), "(compact)", fixed = TRUE)
+})

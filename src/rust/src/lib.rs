@@ -149,12 +149,19 @@ fn with_progress<R>(settings: &List, f: impl FnOnce() -> R) -> R {
 
 /// The inputs of a formula, converted (numeric data are not copied).
 fn formula_inputs(f: &Formula, inputs: &List) -> keopsr_core::Result<Vec<convert::Numeric>> {
-    let names = f.variables()?.into_iter().map(|v| v.describe()).collect::<Vec<_>>();
+    let vars = f.variables()?;
     inputs
         .values()
         .enumerate()
         .map(|(k, robj)| {
-            let name = names.get(k).cloned().unwrap_or_else(|| format!("input {}", k + 1));
+            let var = vars.get(k);
+            let name = var.map(|v| v.describe()).unwrap_or_else(|| format!("input {}", k + 1));
+            // A parameter's length is fixed by the formula: check it before
+            // the data are read, so that a long vector given by mistake (an
+            // ALTREP sequence such as 1:1e9) is not expanded first.
+            if let Some(v) = var.filter(|v| v.cat == keopsr_core::formula::Cat::P && robj.len() != v.dim) {
+                return Err(Error::Input(format!("parameter {name} needs {} value(s), got {}", v.dim, robj.len())));
+            }
             convert::numeric(&robj, &name)
         })
         .collect()
