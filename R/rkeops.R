@@ -220,43 +220,39 @@ max_reduction <- function(x, index, ranges = NULL) reduce_lazy("Max", x, index, 
 
 #' @rdname sum_reduction
 #' @export
-argmin_reduction <- function(x, index, ranges = NULL) reduce_lazy("ArgMin", x, index, ranges = ranges)
+argmin_reduction <- argmin
 
 #' @rdname sum_reduction
 #' @export
-argmax_reduction <- function(x, index, ranges = NULL) reduce_lazy("ArgMax", x, index, ranges = ranges)
+argmax_reduction <- argmax
 
 #' @rdname sum_reduction
 #' @export
-min_argmin_reduction <- function(x, index, ranges = NULL) reduce_lazy("Min_ArgMin", x, index, ranges = ranges)
+min_argmin_reduction <- min_argmin
 
 #' @rdname sum_reduction
 #' @export
-max_argmax_reduction <- function(x, index, ranges = NULL) reduce_lazy("Max_ArgMax", x, index, ranges = ranges)
+max_argmax_reduction <- max_argmax
 
 #' @rdname sum_reduction
 #' @export
-Kmin_reduction <- function(x, K, index, ranges = NULL) reduce_lazy("KMin", x, index, K = K, ranges = ranges)
+Kmin_reduction <- Kmin
 
 #' @rdname sum_reduction
 #' @export
-argKmin_reduction <- function(x, K, index, ranges = NULL) reduce_lazy("ArgKMin", x, index, K = K, ranges = ranges)
+argKmin_reduction <- argKmin
 
 #' @rdname sum_reduction
 #' @export
-Kmin_argKmin_reduction <- function(x, K, index, ranges = NULL) reduce_lazy("KMin_ArgKMin", x, index, K = K, ranges = ranges)
+Kmin_argKmin_reduction <- Kmin_argKmin
 
 #' @rdname sum_reduction
 #' @export
-logsumexp_reduction <- function(x, index, weight = NULL, ranges = NULL) {
-  reduce_lazy("LogSumExp", x, index, weight = weight, ranges = ranges)
-}
+logsumexp_reduction <- logsumexp
 
 #' @rdname sum_reduction
 #' @export
-sumsoftmaxweight_reduction <- function(x, index, weight, ranges = NULL) {
-  reduce_lazy("SumSoftMaxWeight", x, index, weight = weight, ranges = ranges)
-}
+sumsoftmaxweight_reduction <- sumsoftmaxweight
 
 #' What a LazyTensor is made of (rkeops predicates)
 #'
