@@ -234,7 +234,8 @@ pub fn catalogue() -> Vec<CatalogueEntry> {
             Some(s) => format!("x {s} y or {}(x, y)", b.name()),
             None => format!("{}(x, y)", b.name()),
         };
-        rows.push(entry(b.name(), b.r_name(), usage, "dim(x) = dim(y), or either is 1", b.doc().to_string(), "element-wise"));
+        let rule = if b.needs_same_dims() { "dim(x) = dim(y)" } else { "dim(x) = dim(y), or either is 1" };
+        rows.push(entry(b.name(), b.r_name(), usage, rule, b.doc().to_string(), "element-wise"));
     }
     for &t in Ternary::ALL {
         rows.push(entry(

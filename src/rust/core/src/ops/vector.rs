@@ -4,7 +4,7 @@
 
 use crate::error::Result;
 use crate::formula::{Graph, NodeId};
-use crate::ops::{linalg, Args, Binary, Def, Op, Param, Unary};
+use crate::ops::{arith, linalg, Args, Binary, Def, Op, Param, Unary};
 use crate::Real;
 
 use Param::F;
@@ -212,12 +212,23 @@ fn pair_blocks<T: Real>(
     }
 }
 
-fn same_dims(a: &Args<'_>, g: &Graph, x: NodeId, y: NodeId) -> Result<()> {
+/// rkeops' "same" rule (Scalprod, written `|` in its messages).
+fn same_dims(a: &Args<'_>, g: &Graph, x: NodeId, y: NodeId, label: &str) -> Result<()> {
     let (dx, dy) = (g.dim(x), g.dim(y));
     if dx != dy {
-        return Err(a.dim_error(format!("needs two vectors of the same dimension, got dimensions {dx} and {dy}")));
+        return Err(arith::same_error(label, &[dx, dy], a.column));
     }
     Ok(())
+}
+
+/// `x - y` under rkeops' "sameor1" rule (SqDist, WeightedSqDist), with
+/// the error naming the operation.
+fn difference(g: &mut Graph, a: &Args<'_>, x: NodeId, y: NodeId) -> Result<NodeId> {
+    let (dx, dy) = (g.dim(x), g.dim(y));
+    if arith::broadcast_dim(dx, dy).is_none() {
+        return Err(arith::same_or_1_error(a.def.name, &[dx, dy], a.column));
+    }
+    g.binary(Binary::Subtract, x, y, a.column)
 }
 
 fn sq_norm(g: &mut Graph, x: NodeId) -> Result<NodeId> {
@@ -309,11 +320,10 @@ pub static DEFS: &[Def] = &[
         params: &[F, F],
         optional: 0,
         usage: "SqDist(x, y)",
-        dim_rule: "1; dim(x) = dim(y)",
-        doc: "squared Euclidean distance",
+        dim_rule: "1; dim(x) = dim(y), or either is 1",
+        doc: "squared Euclidean distance, Sum((x - y)^2)",
         build: |g, a| {
-            same_dims(a, g, a.node(0), a.node(1))?;
-            let d = g.binary(Binary::Subtract, a.node(0), a.node(1), None)?;
+            let d = difference(g, a, a.node(0), a.node(1))?;
             sq_norm(g, d)
         },
     },
@@ -326,7 +336,7 @@ pub static DEFS: &[Def] = &[
         dim_rule: "1; dim(x) = dim(y)",
         doc: "scalar product (the same node as Sum(x * y))",
         build: |g, a| {
-            same_dims(a, g, a.node(0), a.node(1))?;
+            same_dims(a, g, a.node(0), a.node(1), "|")?;
             scalprod(g, a.node(0), a.node(1))
         },
     },
@@ -346,11 +356,10 @@ pub static DEFS: &[Def] = &[
         params: &[F, F, F],
         optional: 0,
         usage: "WeightedSqDist(s, x, y)",
-        dim_rule: "1; dim(x) = dim(y); dim(s) = 1, dim(x) or dim(x)^2",
+        dim_rule: "1; dim(x) = dim(y), or either is 1; dim(s) = 1, dim(x - y) or dim(x - y)^2",
         doc: "(x - y)' S (x - y), S as in WeightedSqNorm",
         build: |g, a| {
-            same_dims(a, g, a.node(1), a.node(2))?;
-            let d = g.binary(Binary::Subtract, a.node(1), a.node(2), None)?;
+            let d = difference(g, a, a.node(1), a.node(2))?;
             weighted_sq_norm(g, a, a.node(0), d)
         },
     },
