@@ -289,3 +289,46 @@ fn max_sum_shift_exp_gradients_are_reduction_errors() {
     let err = evaluate(&f, &inputs(&data), &Options::default(), &mut || false).unwrap_err();
     assert_eq!(err.kind(), "reduction", "{err}");
 }
+
+/// pykeops' extra operations against their definitions (the same values
+/// as formulas written with the existing operations).
+#[test]
+fn pykeops_math_operations() {
+    let al = ["x = Vi(3)", "y = Vj(3)", "s = Vj(3)", "t = Pm(1)", "a = Vj(9)", "u = Vi(3)", "c = Vj(1)"];
+    let cases = [
+        ("SqNormDiag(s, x - y)", "Sum(s * Square(x - y))"),
+        ("SqNormDiag(s, x - y)", "WeightedSqNorm(s, x - y)"),
+        ("SqNormIso(t, x - y)", "t * SqNorm2(x - y)"),
+        ("SymSqNorm(a, x - y)", "Sum(a * TensorProd(x - y, x - y))"),
+        ("SymSqNorm(a, x - y)", "WeightedSqDist(a, x, y)"),
+        ("SumT(c, 3) * x", "Concat(Concat(c, c), c) * x"),
+        ("Zero(3) + x", "x * 1"),
+        ("IntInv(4) * x", "x * 0.25"),
+        ("RatCst(-2, 8) * x", "x * -0.25"),
+        // F = A (x - y) is linear in x: adjoint A' u, trace tr(A).
+        ("AdjointOperator(MatVecMult(a, x - y), x, u)", "VecMatMult(u, a)"),
+        ("TraceOperator(MatVecMult(a, x - y), x) * x", "(Elem(a, 0) + Elem(a, 4) + Elem(a, 8)) * x"),
+        ("TraceOperator((x | y), x) * x", "Sum(y) * x"),
+        // Jacobian of Sin(x) * y: diagonal cos(x_k) y_k, row-major.
+        (
+            "GradMatrix(Sin(x) * y, x)",
+            "Concat(Concat(ElemT(Elem(Cos(x) * y, 0), 3, 0), ElemT(Elem(Cos(x) * y, 1), 3, 1)), ElemT(Elem(Cos(x) * y, 2), 3, 2))",
+        ),
+        // div(x |y - x|²) = 3 |y - x|² - 2 (x | y - x).
+        ("Divergence(x * SqNorm2(y - x), x)", "3 * SqNorm2(y - x) - 2 * (x | y - x)"),
+        // Laplacian of exp(-r²) in dimension 3: (4 r² - 6) exp(-r²).
+        ("Laplacian(Exp(-SqDist(x, y)), x)", "(4 * SqDist(x, y) - 6) * Exp(-SqDist(x, y))"),
+        ("Grad_WithSavedForward(Exp(-SqDist(x, y)), x, c, c)", "Grad(Exp(-SqDist(x, y)), x, c)"),
+    ];
+    for (lhs, rhs) in cases {
+        let fl = Formula::parse(&format!("Sum_Reduction({lhs}, 1)"), &al).unwrap_or_else(|e| panic!("{lhs}: {e}"));
+        let fr = Formula::parse(&format!("Sum_Reduction({rhs}, 1)"), &al).unwrap_or_else(|e| panic!("{rhs}: {e}"));
+        let data = random_data(&fl.variables().unwrap(), 5, 8, 3);
+        let (a, b) = (run(&fl, &data), run(&fr, &data));
+        assert_eq!((a.0, a.1), (b.0, b.1), "{lhs}");
+        assert!(close(&a.2, &b.2, 1e-12), "{lhs}: {:?} vs {:?}", a.2, b.2);
+    }
+    for bad in ["SymSqNorm(s, x)", "SumT(x, 2)", "Zero(0)", "IntInv(0)", "Divergence(c, x)", "Laplacian(x, x)"] {
+        assert!(Formula::parse(&format!("Sum_Reduction({bad}, 1)"), &al).is_err(), "{bad}");
+    }
+}

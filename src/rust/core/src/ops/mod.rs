@@ -17,6 +17,7 @@
 
 pub mod arith;
 pub mod complex;
+pub mod derivative;
 pub mod fastexp;
 pub mod index;
 pub mod linalg;
@@ -187,7 +188,7 @@ pub struct Def {
 
 /// Every composite, all families together.
 pub fn composites() -> impl Iterator<Item = &'static Def> {
-    arith::DEFS.iter().chain(vector::DEFS).chain(index::DEFS).chain(linalg::DEFS).chain(complex::DEFS)
+    arith::DEFS.iter().chain(vector::DEFS).chain(index::DEFS).chain(linalg::DEFS).chain(complex::DEFS).chain(derivative::DEFS)
 }
 
 pub fn composite(name: &str) -> Option<&'static Def> {
@@ -269,6 +270,7 @@ pub fn catalogue() -> Vec<CatalogueEntry> {
         ("indexing", index::DEFS),
         ("linear algebra", linalg::DEFS),
         ("complex", complex::DEFS),
+        ("derivatives", derivative::DEFS),
     ];
     for (family, defs) in families {
         for d in defs {

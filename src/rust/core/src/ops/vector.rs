@@ -7,7 +7,7 @@ use crate::formula::{Graph, NodeId};
 use crate::ops::{arith, linalg, Args, Binary, Def, Op, Param, Unary};
 use crate::Real;
 
-use Param::F;
+use Param::{Int, F};
 
 /// Min, max, argmin or argmax over a vector's components (dimension 1).
 /// NaN ranks after every number; ties go to the smallest position.
@@ -361,6 +361,117 @@ pub static DEFS: &[Def] = &[
         build: |g, a| {
             let d = difference(g, a, a.node(1), a.node(2))?;
             weighted_sq_norm(g, a, a.node(0), d)
+        },
+    },
+    Def {
+        name: "SqNormDiag",
+        r_name: "",
+        params: &[F, F],
+        optional: 0,
+        usage: "SqNormDiag(s, x)",
+        dim_rule: "1; dim(s) = dim(x) or 1",
+        doc: "Σ_k s_k x_k², WeightedSqNorm with diagonal weights (KeOps: Sum(s * Square(x)))",
+        build: |g, a| {
+            let sq = g.unary(Unary::Square, a.node(1))?;
+            let p = g.binary(Binary::Mult, a.node(0), sq, a.column)?;
+            g.sum(p)
+        },
+    },
+    Def {
+        name: "SqNormIso",
+        r_name: "",
+        params: &[F, F],
+        optional: 0,
+        usage: "SqNormIso(s, x)",
+        dim_rule: "dim(s)",
+        doc: "s |x|², WeightedSqNorm with isotropic weight (KeOps: s * SqNorm2(x))",
+        build: |g, a| {
+            let n = sq_norm(g, a.node(1))?;
+            g.binary(Binary::Mult, a.node(0), n, a.column)
+        },
+    },
+    Def {
+        name: "SymSqNorm",
+        r_name: "",
+        params: &[F, F],
+        optional: 0,
+        usage: "SymSqNorm(A, x)",
+        dim_rule: "1; dim(A) = dim(x)^2",
+        doc: "x' A x, A row-major dim(x) x dim(x) (KeOps: Sum(A * TensorProd(x, x)))",
+        build: |g, a| {
+            let (m, x) = (a.node(0), a.node(1));
+            let d = g.dim(x);
+            if g.dim(m) != d * d {
+                return Err(a.dim_error(format!(
+                    "A must have dimension {} for x of dimension {d}, got {}",
+                    d * d,
+                    g.dim(m)
+                )));
+            }
+            let mx = linalg::mat_vec(g, m, x)?;
+            scalprod(g, x, mx)
+        },
+    },
+    Def {
+        name: "SumT",
+        r_name: "",
+        params: &[F, Int],
+        optional: 0,
+        usage: "SumT(x, d)",
+        dim_rule: "d; dim(x) = 1",
+        doc: "x repeated d times (the adjoint of Sum)",
+        build: |g, a| {
+            let x = a.node(0);
+            if g.dim(x) != 1 {
+                return Err(a.dim_error(format!("x must have dimension 1, got {}", g.dim(x))));
+            }
+            let d = a.int_in(1, "d", 1, 1 << 20)?;
+            g.gather(x, vec![Some(0); d])
+        },
+    },
+    Def {
+        name: "Zero",
+        r_name: "",
+        params: &[Int],
+        optional: 0,
+        usage: "Zero(d)",
+        dim_rule: "d",
+        doc: "the zero vector of dimension d",
+        build: |g, a| {
+            let d = a.int_in(0, "d", 1, 1 << 20)?;
+            Ok(g.constant_dim(0.0, d))
+        },
+    },
+    Def {
+        name: "IntInv",
+        r_name: "",
+        params: &[Int],
+        optional: 0,
+        usage: "IntInv(n)",
+        dim_rule: "1",
+        doc: "the constant 1/n",
+        build: |g, a| {
+            let n = a.int(0);
+            if n == 0 {
+                return Err(a.error("n must not be 0"));
+            }
+            Ok(g.constant(1.0 / n as f64))
+        },
+    },
+    Def {
+        name: "RatCst",
+        r_name: "",
+        params: &[Int, Int],
+        optional: 0,
+        usage: "RatCst(p, q)",
+        dim_rule: "1",
+        doc: "the constant p/q",
+        build: |g, a| {
+            let (p, q) = (a.int(0), a.int(1));
+            if q == 0 {
+                return Err(a.error("q must not be 0"));
+            }
+            Ok(g.constant(p as f64 / q as f64))
         },
     },
     Def {
