@@ -75,15 +75,14 @@ fn keopsr_formula_info(formula: &str, args: Strings) -> Robj {
     guarded(|| {
         let f = Formula::parse(formula, &aliases(&args))?;
         let vars = f.variables()?;
-        let (value_cols, index_cols) = f.reduction.output_cols();
+        // For Grad(R, v, e) around a reduction: v's dimension, and the
+        // index (or "ij" for a parameter v) the gradient is summed over.
+        let (value_cols, index_cols) = f.output_cols();
         let names: Vec<String> =
             vars.iter().map(|v| v.name.clone().unwrap_or_else(|| format!("var{}", v.pos))).collect();
         let cats: Vec<&str> = vars.iter().map(|v| v.cat.keyword()).collect();
         let dims: Vec<i32> = vars.iter().map(|v| v.dim as i32).collect();
-        let axis = match f.axis {
-            keopsr_core::formula::Axis::I => "i",
-            keopsr_core::formula::Axis::J => "j",
-        };
+        let axis = f.reduced_index();
         Ok(list!(
             names = names,
             categories = cats,

@@ -22,7 +22,7 @@
 
 use crate::buffer::{size, try_filled};
 use crate::error::{Error, Result};
-use crate::formula::{Axis, Cat, Formula, Graph, NodeId, VarInfo};
+use crate::formula::{Axis, Cat, Formula, Graph, NodeId, VarInfo, GRAD_AROUND_HELP};
 use crate::ops::{Binary, Ternary, Unary};
 use crate::plan::{check_inputs, evaluate, Input, Options, Output};
 use crate::reduction::Reduction;
@@ -65,6 +65,19 @@ pub fn value_and_gradient(
     options: &Options,
     interrupted: &mut dyn FnMut() -> bool,
 ) -> Result<ValueAndGradient> {
+    if formula.grad.is_some() {
+        return Err(Error::formula(
+            format!("this formula is already a gradient around a reduction and cannot be differentiated again: {GRAD_AROUND_HELP}"),
+            None,
+        ));
+    }
+    if let Reduction::MaxSumShiftExp { .. } = formula.reduction {
+        return Err(Error::Reduction(
+            "gradients of Max_SumShiftExp(Weight)_Reduction are not available: use LogSumExp_Reduction or \
+             SumSoftMaxWeight_Reduction, which it is the state of"
+                .into(),
+        ));
+    }
     let vars = formula.variables()?;
     let (ni, nj) = check_inputs(&vars, inputs)?;
     let mut selection = None;
@@ -93,7 +106,7 @@ pub fn value_and_gradient(
             Output { rows, values: None, indices: None }
         }
         Some(reduction) => {
-            let full = evaluate(&Formula { reduction, ..formula.clone() }, inputs, options, interrupted)?;
+            let full = evaluate(&Formula { reduction, grad: None, ..formula.clone() }, inputs, options, interrupted)?;
             let keep_indices = formula.reduction.output_cols().1 > 0;
             selection = full.indices.clone();
             Output { indices: if keep_indices { full.indices } else { None }, ..full }
@@ -178,6 +191,7 @@ pub fn value_and_gradient(
             let c = g.sum(c)?;
             (g.binary(Binary::Mult, p, c, None)?, Some(e_g))
         }
+        Reduction::MaxSumShiftExp { .. } => return Err(Error::Internal("Max_SumShiftExp gradient".into())),
         Reduction::MinMax { dim, .. } | Reduction::KMin { dim, .. } => {
             let k = formula.reduction.k().unwrap_or(1);
             let selected = selection
@@ -239,7 +253,8 @@ pub fn value_and_gradient(
         let root = root.ok_or_else(|| Error::Internal("empty gradient pass".into()))?;
         let total = g.dim(root);
         let axis = if same_axis { formula.axis } else { flip(formula.axis) };
-        let pass = Formula { graph: g.clone(), reduction: Reduction::Sum { dim: total }, axis, roots: vec![root] };
+        let pass =
+            Formula { graph: g.clone(), reduction: Reduction::Sum { dim: total }, axis, roots: vec![root], grad: None };
         let out = evaluate(&pass, &all_inputs, options, interrupted)?;
         let (_, values) = out.values.ok_or_else(|| Error::Internal("gradient pass without values".into()))?;
         let mut col = 0;
@@ -258,6 +273,48 @@ pub fn value_and_gradient(
     let gradients =
         gradients.into_iter().zip(wrt).map(|(m, &p)| m.map_or_else(|| zero(&vars[p]), Ok)).collect::<Result<_>>()?;
     Ok(ValueAndGradient { value, gradients })
+}
+
+/// Evaluates a formula written `Grad(R, v, e)` around a reduction R (see
+/// [`Formula::grad`]): the gradient of Σ_o e_o · R_o with respect to v, by
+/// [`value_and_gradient`] with η = e (the first columns of e when it also
+/// covers R's indices; e broadcast to every row when it is a parameter).
+/// The gradient of an Arg reduction is zero.
+pub fn evaluate_grad_around(
+    formula: &Formula,
+    inputs: &[Input<'_>],
+    options: &Options,
+    interrupted: &mut dyn FnMut() -> bool,
+) -> Result<Output> {
+    let around = formula.grad.ok_or_else(|| Error::Internal("not a gradient formula".into()))?;
+    let inner = Formula { grad: None, ..formula.clone() };
+    let vars = inner.variables()?;
+    let (ni, nj) = check_inputs(&vars, inputs)?;
+    let (v, e) = (&vars[around.var], &vars[around.eta]);
+    let rows = if inner.axis == Axis::J { ni } else { nj };
+    let (value_cols, _) = inner.reduction.output_cols();
+    let out = |m: Matrix| Output { rows: m.nrow, values: Some((m.ncol, m.values)), indices: None };
+    if value_cols == 0 {
+        let n = match v.cat {
+            Cat::I => ni,
+            Cat::J => nj,
+            Cat::P => 1,
+        };
+        return Ok(out(Matrix { nrow: n, ncol: v.dim, values: try_filled(size(n, v.dim), 0.0)? }));
+    }
+    let values = inputs[around.eta].values;
+    let eta: Vec<f64> = if e.cat == Cat::P {
+        let mut eta = crate::buffer::try_with_capacity(size(rows, value_cols))?;
+        for &x in &values[..value_cols] {
+            eta.extend(std::iter::repeat_n(x, rows));
+        }
+        eta
+    } else {
+        values[..rows * value_cols].to_vec()
+    };
+    let mut res = value_and_gradient(&inner, inputs, &[around.var], Some(&eta), false, options, interrupted)?;
+    let m = res.gradients.pop().ok_or_else(|| Error::Internal("no gradient".into()))?;
+    Ok(out(m))
 }
 
 fn flip(axis: Axis) -> Axis {
@@ -284,6 +341,7 @@ fn lse_of_f(
         reduction: Reduction::LogSumExp { dim: 1, weight: None },
         axis: formula.axis,
         roots: vec![formula.roots[0]],
+        grad: None,
     };
     let out = evaluate(&lse, inputs, options, interrupted)?;
     out.values.map(|(_, v)| v).ok_or_else(|| Error::Internal("LogSumExp without values".into()))

@@ -170,6 +170,9 @@ pub fn evaluate(
     options: &Options,
     interrupted: &mut dyn FnMut() -> bool,
 ) -> Result<Output> {
+    if formula.grad.is_some() {
+        return crate::gradient::evaluate_grad_around(formula, inputs, options, interrupted);
+    }
     Prepared::new(formula, inputs, options)?.run(None, interrupted)
 }
 
@@ -201,6 +204,10 @@ pub struct Prepared<'a> {
     gpu: bool,
     /// Device copies of `values` kept between reductions (iterative solvers).
     resident: crate::cuda::Resident,
+    /// The inputs of a formula written `Grad(R, v, e)` around a reduction,
+    /// evaluated by [`crate::gradient::evaluate_grad_around`] at each run
+    /// (its passes run on the backend the options choose).
+    grad_inputs: Option<Vec<Input<'a>>>,
 }
 
 impl<'a> Prepared<'a> {
@@ -240,6 +247,7 @@ impl<'a> Prepared<'a> {
             options: *options,
             gpu,
             resident: crate::cuda::Resident::default(),
+            grad_inputs: formula.grad.is_some().then(|| inputs.to_vec()),
         })
     }
 
@@ -265,7 +273,24 @@ impl<'a> Prepared<'a> {
     /// reductions run on the CPU: the GPU backend has no ranges yet, and
     /// `backend = "gpu"` with ranges is a backend error).
     pub fn run(&self, ranges: Option<&Ranges>, interrupted: &mut dyn FnMut() -> bool) -> Result<Output> {
+        if let Some(inputs) = &self.grad_inputs {
+            return self.run_grad(inputs, ranges, interrupted);
+        }
         self.dispatch(None, Reduce { prepared: self, replaced: None, ranges, interrupted })
+    }
+
+    fn run_grad(
+        &self,
+        inputs: &[Input<'_>],
+        ranges: Option<&Ranges>,
+        interrupted: &mut dyn FnMut() -> bool,
+    ) -> Result<Output> {
+        if ranges.is_some() {
+            return Err(Error::Reduction(
+                "block-sparse ranges are not supported for a gradient written around a reduction, Grad(R, v, e)".into(),
+            ));
+        }
+        crate::gradient::evaluate_grad_around(&self.formula, inputs, &self.options, interrupted)
     }
 
     /// Runs the reduction with argument `pos` replaced by `values`
@@ -277,6 +302,19 @@ impl<'a> Prepared<'a> {
         ranges: Option<&Ranges>,
         interrupted: &mut dyn FnMut() -> bool,
     ) -> Result<Output> {
+        if let Some(inputs) = &self.grad_inputs {
+            let mut swapped = inputs.clone();
+            let old = swapped.get(pos).ok_or_else(|| Error::Internal(format!("no argument {pos}")))?;
+            if old.values.len() != values.len() {
+                return Err(Error::Internal(format!(
+                    "replacement of argument {pos} has {} values, expected {}",
+                    values.len(),
+                    old.values.len()
+                )));
+            }
+            swapped[pos] = Input { values, ..*old };
+            return self.run_grad(&swapped, ranges, interrupted);
+        }
         self.dispatch(Some((pos, values)), Reduce { prepared: self, replaced: Some(pos), ranges, interrupted })
     }
 
@@ -284,6 +322,9 @@ impl<'a> Prepared<'a> {
     /// with argument `pos` replaced by `values` when given. Needs as many
     /// output rows as reduced indices.
     pub fn diagonal(&self, replace: Option<(usize, &[f64])>) -> Result<Vec<f64>> {
+        if self.grad_inputs.is_some() {
+            return Err(Error::Reduction("a gradient written around a reduction has no diagonal".into()));
+        }
         if self.rows != self.inner {
             return Err(Error::Input(format!(
                 "the diagonal needs a square matrix; this one has {} output rows and {} reduced indices",

@@ -187,11 +187,16 @@ pub fn solve(
     cg: &CgOptions,
     interrupted: &mut dyn FnMut() -> bool,
 ) -> Result<CgSolution> {
+    if formula.grad.is_some() {
+        return Err(Error::Reduction(
+            "the solver needs a Sum reduction (a linear operator), not a gradient written around a reduction".into(),
+        ));
+    }
     let prepared = Prepared::new(formula, inputs, options)?;
     let vars = prepared.variables();
-    let info = vars
-        .get(var)
-        .ok_or_else(|| Error::Input(format!("the unknown is argument {} but the formula has {}", var + 1, vars.len())))?;
+    let info = vars.get(var).ok_or_else(|| {
+        Error::Input(format!("the unknown is argument {} but the formula has {}", var + 1, vars.len()))
+    })?;
     let dim = match prepared.reduction() {
         Reduction::Sum { dim } => dim,
         other => {

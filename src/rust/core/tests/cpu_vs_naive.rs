@@ -107,6 +107,14 @@ fn naive(f: &Formula, data: &[(Vec<f64>, usize)], ni: usize, nj: usize) -> (Vec<
                     }
                 }
             }
+        } else if name.starts_with("MaxSumShiftExp") {
+            // (m, Σ exp(F - m) G), G = 1 without weight.
+            let m = fs.iter().map(|v| v[0]).fold(f64::NEG_INFINITY, f64::max);
+            put_v(0, m);
+            for c in 0..vc - 1 {
+                let w = |k: usize| if f.roots.len() > 1 { at(k, 1)[c] } else { 1.0 };
+                put_v(c + 1, (0..inner).map(|k| (fs[k][0] - m).exp() * w(k)).sum());
+            }
         } else if name.starts_with("LogSumExp") && f.roots.len() == 1 {
             for c in 0..d {
                 put_v(c, fs.iter().map(|v| v[c].exp()).sum::<f64>().ln());
@@ -158,6 +166,13 @@ const FORMULAS: &[(&str, &[&str])] = &[
     ("ArgKMin_Reduction(SqDist(x,y), 7, 0)", &["x = Vi(4)", "y = Vj(4)"]),
     ("LogSumExp_Reduction(-SqDist(x,y) * 3 + x, 1)", &["x = Vi(2)", "y = Vj(2)"]),
     ("LogSumExp_Reduction(-SqDist(x,y), 1, Exp(y))", &["x = Vi(2)", "y = Vj(2)"]),
+    ("LogSumExp_Reduction(-SqDist(x,y), Exp(y), 1)", &["x = Vi(2)", "y = Vj(2)"]),
+    ("LogSumExpWeight_Reduction(-SqDist(x,y), Exp(y), 0)", &["x = Vi(2)", "y = Vj(2)"]),
+    ("SumSoftMaxWeight_Reduction(-SqDist(x,y), y * x, 1)", &["x = Vi(2)", "y = Vj(2)"]),
+    ("Max_SumShiftExp_Reduction(-SqDist(x,y) * 3, 1)", &["x = Vi(2)", "y = Vj(2)"]),
+    ("Max_SumShiftExpWeight_Reduction(-SqDist(x,y), 0, Concat(y, x * y))", &["x = Vi(2)", "y = Vj(2)"]),
+    ("Max_SumShiftExpWeight_Reduction(-SqDist(x,y), Exp(y), 1)", &["x = Vi(2)", "y = Vj(2)"]),
+    ("Zero_Reduction(3, 1)", &["x = Vi(2)", "y = Vj(2)"]),
     // The formula-language primitives: Gather, Concat, OneHot, Sum of groups,
     // Extremum, Ternary, Round, comparisons, narrow/wide mixes.
     ("Sum_Reduction(Concat(Elem(x, 2), Extract(y, 1, 2)) * ElemT(Sum(x), 3, 1) + ExtractT(Elem(y, 0), 1, 3), 1)", &["x = Vi(3)", "y = Vj(3)"]),
@@ -216,9 +231,7 @@ fn thread_counts_give_identical_results() {
     let f = Formula::parse(FORMULAS[0].0, FORMULAS[0].1).unwrap();
     let (x, y, b) = (random(3 * 900, 1), random(3 * 5000, 2), random(5000, 3));
     let inputs = [Input::matrix(&x, 900, 3), Input::matrix(&y, 5000, 3), Input::vector(&b)];
-    let run = |threads| {
-        evaluate(&f, &inputs, &Options { threads, ..Options::default() }, &mut || false).unwrap()
-    };
+    let run = |threads| evaluate(&f, &inputs, &Options { threads, ..Options::default() }, &mut || false).unwrap();
     let one = run(1);
     for threads in [2, 3, 8] {
         assert_eq!(run(threads), one);

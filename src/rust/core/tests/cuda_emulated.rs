@@ -63,6 +63,7 @@ const BODIES: &[&str] = &[
     "WeightedSqDist(w, x, y) + WeightedSqNorm(b, x) + WeightedSqDist(y, x, y) + Concat(p, p)",
     "ComplexMult(x, ComplexExp(y)) + ComplexDivide(x, Real2Complex(b) + 5) + Conj(ComplexExp1j(b)) + ComplexAbs(x) * ComplexAngle(y) + ComplexSum(z)",
     "Grad(Exp(-SqDist(x, y)) * b, x, p) + Grad(Grad(Sin(x | y), x, b), x, y) + Diff(Norm2(x - y) * y, x, y)",
+    "SqNormDiag(y, x) + SqNormIso(p, x) + SymSqNorm(w, x) + Sum(SumT(b, 2) * x) + Sum(Zero(2) + x) * IntInv(3) * RatCst(2, 3) + Sum(AdjointOperator(MatVecMult(w, x), x, y)) + TraceOperator(MatVecMult(w, x), x) + Sum(GradMatrix(Sin(x) * y, x)) + Divergence(x * SqNorm2(y - x), x) + Laplacian(Exp(-SqDist(x, y)), x)",
 ];
 
 const REDUCTIONS: &[&str] = &[
@@ -74,6 +75,8 @@ const REDUCTIONS: &[&str] = &[
     "LogSumExp_Reduction({F}, 1)",
     "LogSumExp_Reduction(Sum({F}), 0, Exp(y))",
     "SumSoftMaxWeight_Reduction(Sum({F}), 1, x)",
+    "Max_SumShiftExpWeight_Reduction(Sum({F}), 1, x)",
+    "Max_SumShiftExp_Reduction(Sum({F}), 0)",
 ];
 
 /// High-dimensional formulas: pair sums read their variables component by

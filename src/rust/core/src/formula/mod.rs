@@ -14,7 +14,7 @@ mod simplify;
 use std::collections::HashMap;
 
 use crate::error::{Error, Result};
-use crate::ops::{arith::broadcast_dim, ArgValue, Args, Binary, Extremum, Op, Param, TableId, Ternary, Unary};
+use crate::ops::{arith, arith::broadcast_dim, ArgValue, Args, Binary, Extremum, Op, Param, TableId, Ternary, Unary};
 use crate::reduction::{Reduction, Signature};
 use parse::Ast;
 
@@ -261,17 +261,11 @@ impl Graph {
 
     pub fn binary(&mut self, op: Binary, x: NodeId, y: NodeId, column: Option<usize>) -> Result<NodeId> {
         let (dx, dy) = (self.dim(x), self.dim(y));
-        let dim = broadcast_dim(dx, dy).ok_or_else(|| {
-            let symbol = op.symbol().map(|s| format!(" ('{s}')")).unwrap_or_default();
-            Error::dimension(
-                format!(
-                    "dimension mismatch in {}{symbol}: left operand has dimension {dx}, right operand has dimension {dy}; \
-                     element-wise operations need equal dimensions or one of dimension 1",
-                    op.name(),
-                ),
-                column,
-            )
-        })?;
+        if op.needs_same_dims() && dx != dy {
+            return Err(arith::same_error(op.name(), &[dx, dy], column));
+        }
+        let dim =
+            broadcast_dim(dx, dy).ok_or_else(|| arith::same_or_1_error(arith::op_label(op), &[dx, dy], column))?;
         if let Some(id) = self.simplify_binary(op, x, y, dim)? {
             return Ok(id);
         }
@@ -280,19 +274,10 @@ impl Graph {
 
     pub fn ternary(&mut self, op: Ternary, x: NodeId, y: NodeId, z: NodeId, column: Option<usize>) -> Result<NodeId> {
         let dims = [self.dim(x), self.dim(y), self.dim(z)];
-        let dim = dims.iter().try_fold(1, |acc, &d| broadcast_dim(acc, d)).ok_or_else(|| {
-            Error::dimension(
-                format!(
-                    "dimension mismatch in {}: operands have dimensions {}, {} and {}; element-wise operations need \
-                     equal dimensions or dimension 1",
-                    op.name(),
-                    dims[0],
-                    dims[1],
-                    dims[2]
-                ),
-                column,
-            )
-        })?;
+        let dim = dims
+            .iter()
+            .try_fold(1, |acc, &d| broadcast_dim(acc, d))
+            .ok_or_else(|| arith::same_or_1_error(op.name(), &dims, column))?;
         Ok(self.add(Op::Ternary(op), vec![x, y, z], dim))
     }
 
@@ -433,8 +418,19 @@ impl Axis {
     }
 }
 
+/// `Grad(R, v, e)` around a reduction R that is not rewritten into a
+/// reduction of an in-formula Grad (see [`Formula::grad`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GradAround {
+    /// Position of the variable v differentiated against.
+    pub var: usize,
+    /// Position of the variable e (one row per output row of R, or a
+    /// parameter for the same e on every row).
+    pub eta: usize,
+}
+
 /// A complete formula: a reduction of one expression (or two, for the
-/// weighted reductions) over an axis.
+/// weighted reductions) over an axis, or the gradient of one.
 #[derive(Debug, Clone)]
 pub struct Formula {
     pub graph: Graph,
@@ -442,68 +438,54 @@ pub struct Formula {
     pub axis: Axis,
     /// The reduced expression F, then the weight G where the reduction has one.
     pub roots: Vec<NodeId>,
+    /// `Grad(R, v, e)` written around the reduction R above: the formula's
+    /// value is then the gradient of Σ_o e_o · R_o with respect to v, one row
+    /// per point of v's index (one row for a parameter), computed by
+    /// [`crate::gradient`]. `None` for a plain reduction, and for the
+    /// gradients that are rewritten exactly into a plain reduction (those of
+    /// Sum with respect to an i- or j-variable: `Grad(Sum_Reduction(F, 1), x,
+    /// e)` is `Sum_Reduction(Grad(F, x, e), 1)` for an i-variable x and
+    /// `Sum_Reduction(Grad(F, x, e), 0)` for a j-variable).
+    pub grad: Option<GradAround>,
 }
 
+/// Which reductions `Grad(R, v, e)` may be written around, and how deep.
+pub(crate) const GRAD_AROUND_HELP: &str = "Grad(R, v, e) is supported around every reduction R; nested gradients \
+     (Grad(Grad(R, v, e1), w, e2)) only when each inner gradient is of a Sum_Reduction with respect to an \
+     i- or j-variable";
+
 impl Formula {
-    /// Parses `Reduction(F, ...)` with argument declarations such as `"x = Vi(3)"`.
+    /// Parses `Reduction(F, ...)` with argument declarations such as
+    /// `"x = Vi(3)"`, or `Grad(Reduction(F, ...), v, e)` (also nested,
+    /// see [`Formula::grad`]) and `Diff(Sum_Reduction(F, axis), v, u)`.
     pub fn parse<S: AsRef<str>>(formula: &str, aliases: &[S]) -> Result<Formula> {
         let ast = parse::parse_expression(formula)?;
         let mut lower = Lowering::new(aliases)?;
-        let (name, args, column) = match &ast {
-            Ast::Call { name, args, column } if name.ends_with("_Reduction") => (name, args, *column),
-            other => {
-                return Err(Error::formula(
-                    format!(
-                        "a formula must be a reduction such as Sum_Reduction(F, 1); known reductions: {}",
-                        Reduction::known_names().join(", ")
-                    ),
-                    Some(other.column()),
-                ))
-            }
-        };
-        let signature = Reduction::signature(name).ok_or_else(|| {
-            Error::formula(
-                format!("unknown reduction '{name}'; known reductions: {}", Reduction::known_names().join(", ")),
-                Some(column),
-            )
-        })?;
-        let int_arg = |ast: &Ast, what: &str| -> Result<i64> {
-            ast.as_integer().ok_or_else(|| {
-                Error::formula(format!("{name}: {what} must be an integer literal"), Some(ast.column()))
-            })
-        };
-        let wrong_arity = || {
-            Error::formula(format!("{name} expects arguments {}, got {}", signature.usage(), args.len()), Some(column))
-        };
-        let (f_ast, k, axis_ast, g_ast) = match (signature, args.as_slice()) {
-            (Signature::Axis, [f, a]) => (f, None, a, None),
-            (Signature::KAxis, [f, k, a]) => (f, Some(int_arg(k, "K")?), a, None),
-            (Signature::AxisOptWeight, [f, a]) => (f, None, a, None),
-            (Signature::AxisOptWeight | Signature::AxisWeight, [f, a, g]) => (f, None, a, Some(g)),
-            _ => return Err(wrong_arity()),
-        };
-        let axis = match int_arg(axis_ast, "the axis")? {
-            0 => Axis::I,
-            1 => Axis::J,
-            other => {
-                return Err(Error::formula(
-                    format!("{name}: the axis must be 0 (reduce over i) or 1 (reduce over j), got {other}"),
-                    Some(axis_ast.column()),
-                ))
-            }
-        };
-        if let Some(k) = k {
-            if k < 1 {
-                return Err(Error::formula(format!("{name}: K must be at least 1, got {k}"), Some(column)));
-            }
+        let top = lower.top(&ast)?;
+        Ok(Formula { graph: lower.graph, reduction: top.reduction, axis: top.axis, roots: top.roots, grad: top.grad })
+    }
+
+    /// Number of value columns and index columns of the result.
+    pub fn output_cols(&self) -> (usize, usize) {
+        match self.grad {
+            Some(g) => (self.graph.var_info(g.var).map_or(0, |v| v.dim), 0),
+            None => self.reduction.output_cols(),
         }
-        let mut roots = vec![lower.expr(f_ast)?];
-        if let Some(g) = g_ast {
-            roots.push(lower.expr(g)?);
+    }
+
+    /// The index (indices) summed or reduced over to make the result: "i"
+    /// (one output row per j), "j" (one per i), or "ij" for the gradient
+    /// with respect to a parameter (one row).
+    pub fn reduced_index(&self) -> &'static str {
+        let outer = match self.grad {
+            Some(g) => self.graph.var_info(g.var).map_or(Cat::P, |v| v.cat),
+            None => self.axis.outer(),
+        };
+        match outer {
+            Cat::I => "j",
+            Cat::J => "i",
+            Cat::P => "ij",
         }
-        let dims: Vec<usize> = roots.iter().map(|&r| lower.graph.dim(r)).collect();
-        let reduction = Reduction::new(name, k.map(|k| k as usize), &dims, column)?;
-        Ok(Formula { graph: lower.graph, reduction, axis, roots })
     }
 
     /// Declared variables (by position); every position must be declared.
@@ -518,6 +500,43 @@ impl Formula {
                 })
             })
             .collect()
+    }
+}
+
+/// Largest dimension of `Zero_Reduction(dim, axis)`.
+const MAX_ZERO_DIM: i64 = 1 << 20;
+
+/// The parts of a [`Formula`] that [`Lowering::top`] produces.
+struct Top {
+    reduction: Reduction,
+    axis: Axis,
+    roots: Vec<NodeId>,
+    grad: Option<GradAround>,
+}
+
+fn flip(axis: Axis) -> Axis {
+    match axis {
+        Axis::I => Axis::J,
+        Axis::J => Axis::I,
+    }
+}
+
+fn is_grad_name(name: &str) -> bool {
+    matches!(name, "Grad" | "Grad_WithSavedForward")
+}
+
+fn is_diff_name(name: &str) -> bool {
+    matches!(name, "Diff" | "Diff_WithSavedForward")
+}
+
+/// A reduction call, or a Grad / Diff of one.
+fn is_reduction_like(ast: &Ast) -> bool {
+    match ast {
+        Ast::Call { name, .. } if name.ends_with("_Reduction") => true,
+        Ast::Call { name, args, .. } if is_grad_name(name) || is_diff_name(name) => {
+            args.first().is_some_and(is_reduction_like)
+        }
+        _ => false,
     }
 }
 
@@ -550,6 +569,196 @@ impl Lowering {
         Ok(lower)
     }
 
+    /// The outermost call of a formula: a reduction, or Grad / Diff around one.
+    fn top(&mut self, ast: &Ast) -> Result<Top> {
+        match ast {
+            Ast::Call { name, args, column } if is_grad_name(name) && args.first().is_some_and(is_reduction_like) => {
+                self.grad_around(name, args, *column)
+            }
+            Ast::Call { name, args, column } if is_diff_name(name) && args.first().is_some_and(is_reduction_like) => {
+                self.diff_around(name, args, *column)
+            }
+            Ast::Call { name, args, column } if name.ends_with("_Reduction") => self.reduction(name, args, *column),
+            other => Err(Error::formula(
+                format!(
+                    "a formula must be a reduction such as Sum_Reduction(F, 1), or Grad(R, v, e) of one; known reductions: {}",
+                    Reduction::known_names().join(", ")
+                ),
+                Some(other.column()),
+            )),
+        }
+    }
+
+    /// Checks the arity of Grad / Diff (and their _WithSavedForward forms,
+    /// whose fourth argument, KeOps' saved forward value, is read but not
+    /// needed: the value is recomputed) and reads v and the third argument.
+    fn derivative_args(&mut self, name: &str, args: &[Ast], column: usize) -> Result<(NodeId, VarInfo, NodeId)> {
+        let saved = name.ends_with("_WithSavedForward");
+        let want = if saved { 4 } else { 3 };
+        if args.len() != want {
+            return Err(Error::formula(format!("{name} expects {want} arguments, got {}", args.len()), Some(column)));
+        }
+        let v = self.expr(&args[1])?;
+        let info = match self.graph.node(v).op {
+            Op::Var(pos) => self.graph.var_info(pos).cloned(),
+            _ => None,
+        }
+        .ok_or_else(|| {
+            Error::formula(format!("{name}: the second argument must be a variable"), Some(args[1].column()))
+        })?;
+        let e = self.expr(&args[2])?;
+        if saved {
+            self.expr(&args[3])?;
+        }
+        Ok((v, info, e))
+    }
+
+    /// `Grad(R, v, e)` with R a reduction or another Grad around one.
+    fn grad_around(&mut self, name: &str, args: &[Ast], column: usize) -> Result<Top> {
+        let col = Some(column);
+        let inner = self.top(&args[0])?;
+        let (v, info, e) = self.derivative_args(name, args, column)?;
+        if inner.grad.is_some() {
+            return Err(Error::formula(
+                format!("{name}: the inner gradient cannot be differentiated again: {GRAD_AROUND_HELP}"),
+                col,
+            ));
+        }
+        let (value_cols, index_cols) = inner.reduction.output_cols();
+        let outer = inner.axis.outer();
+        let index = |c: Cat| if c == Cat::I { "i" } else { "j" };
+        let e_deps = self.graph.deps(e);
+        if e_deps & inner.axis.inner().dep_bit() != 0 {
+            return Err(Error::formula(
+                format!(
+                    "{name}(R, v, e): e must be indexed by {} (the output index of the reduction R) or be a parameter",
+                    index(outer)
+                ),
+                Some(args[2].column()),
+            ));
+        }
+        let de = self.graph.dim(e);
+        let accepted = [value_cols, value_cols + index_cols, index_cols];
+        if !accepted.contains(&de) || de == 0 {
+            return Err(Error::dimension(
+                format!(
+                    "{name}(R, v, e): e must have the dimension of the reduction's output ({}), got {de}",
+                    if index_cols > 0 && value_cols > 0 {
+                        format!("{value_cols}, or {} with the indices", value_cols + index_cols)
+                    } else {
+                        (value_cols + index_cols).to_string()
+                    }
+                ),
+                Some(args[2].column()),
+            ));
+        }
+        // Sum with respect to an i- or j-variable: an exact rewrite into a
+        // plain Sum of the in-formula Grad, reduced along v's other index.
+        if let (Reduction::Sum { .. }, Cat::I | Cat::J) = (inner.reduction, info.cat) {
+            let d = self.graph.grad(inner.roots[0], v, e, col)?;
+            let axis = if info.cat == outer { inner.axis } else { flip(inner.axis) };
+            return Ok(Top { reduction: Reduction::Sum { dim: info.dim }, axis, roots: vec![d], grad: None });
+        }
+        let eta = match self.graph.node(e).op {
+            Op::Var(pos) => pos,
+            _ => {
+                return Err(Error::formula(
+                    format!(
+                        "{name}(R, v, e): e must be a variable here (as e = V{}({de})): only the gradients of \
+                         Sum_Reduction with respect to an i- or j-variable take a formula",
+                        index(outer)
+                    ),
+                    Some(args[2].column()),
+                ))
+            }
+        };
+        Ok(Top { grad: Some(GradAround { var: info.pos, eta }), ..inner })
+    }
+
+    /// `Diff(Sum_Reduction(F, axis), v, u)`: the directional derivative of
+    /// the reduction, `Sum_Reduction(Diff(F, v, u), axis)` (exact).
+    fn diff_around(&mut self, name: &str, args: &[Ast], column: usize) -> Result<Top> {
+        let inner = self.top(&args[0])?;
+        let (v, _, u) = self.derivative_args(name, args, column)?;
+        match (inner.reduction, inner.grad) {
+            (Reduction::Sum { .. }, None) => {
+                let d = self.graph.diff(inner.roots[0], v, u, Some(column))?;
+                let dim = self.graph.dim(d);
+                Ok(Top { reduction: Reduction::Sum { dim }, roots: vec![d], ..inner })
+            }
+            _ => Err(Error::formula(
+                format!("{name}(R, v, u) around a reduction is only supported for a plain Sum_Reduction"),
+                Some(column),
+            )),
+        }
+    }
+
+    /// `Name_Reduction(F, ...)`.
+    fn reduction(&mut self, name: &str, args: &[Ast], column: usize) -> Result<Top> {
+        let signature = Reduction::signature(name).ok_or_else(|| {
+            Error::formula(
+                format!("unknown reduction '{name}'; known reductions: {}", Reduction::known_names().join(", ")),
+                Some(column),
+            )
+        })?;
+        let int_arg = |ast: &Ast, what: &str| -> Result<i64> {
+            ast.as_integer()
+                .ok_or_else(|| Error::formula(format!("{name}: {what} must be an integer literal"), Some(ast.column())))
+        };
+        let wrong_arity = || {
+            Error::formula(format!("{name} expects arguments {}, got {}", signature.usage(), args.len()), Some(column))
+        };
+        let (f_ast, k, axis_ast, g_ast) = match (signature, args) {
+            (Signature::Axis, [f, a]) => (f, None, a, None),
+            (Signature::KAxis, [f, k, a]) => (f, Some(int_arg(k, "K")?), a, None),
+            (Signature::AxisOptWeight, [f, a]) => (f, None, a, None),
+            // pykeops also writes the weight before the axis, (F, G, axis): the
+            // axis is an integer literal and the weight a formula, so the two
+            // orders cannot be confused.
+            (Signature::AxisOptWeight | Signature::AxisWeight, [f, g, a])
+                if g.as_integer().is_none() && a.as_integer().is_some() =>
+            {
+                (f, None, a, Some(g))
+            }
+            (Signature::AxisOptWeight | Signature::AxisWeight, [f, a, g]) => (f, None, a, Some(g)),
+            (Signature::DimAxis, [d, a]) => (d, None, a, None),
+            _ => return Err(wrong_arity()),
+        };
+        let axis = match int_arg(axis_ast, "the axis")? {
+            0 => Axis::I,
+            1 => Axis::J,
+            other => {
+                return Err(Error::formula(
+                    format!("{name}: the axis must be 0 (reduce over i) or 1 (reduce over j), got {other}"),
+                    Some(axis_ast.column()),
+                ))
+            }
+        };
+        if let Some(k) = k {
+            if k < 1 {
+                return Err(Error::formula(format!("{name}: K must be at least 1, got {k}"), Some(column)));
+            }
+        }
+        let mut roots = vec![if signature == Signature::DimAxis {
+            let dim = int_arg(f_ast, "the dimension")?;
+            if !(1..=MAX_ZERO_DIM).contains(&dim) {
+                return Err(Error::formula(
+                    format!("{name}: the dimension must be in 1..{MAX_ZERO_DIM}, got {dim}"),
+                    Some(f_ast.column()),
+                ));
+            }
+            self.graph.constant_dim(0.0, dim as usize)
+        } else {
+            self.expr(f_ast)?
+        }];
+        if let Some(g) = g_ast {
+            roots.push(self.expr(g)?);
+        }
+        let dims: Vec<usize> = roots.iter().map(|&r| self.graph.dim(r)).collect();
+        let reduction = Reduction::new(name, k.map(|k| k as usize), &dims, column)?;
+        Ok(Top { reduction, axis, roots, grad: None })
+    }
+
     /// Reads `Vi(dim)`, `Vi(pos, dim)` (and Vj, Pm) or `Var(pos, dim, cat)`.
     /// `default_pos` is the position an alias gets from its order.
     fn declaration(&self, ast: &Ast, default_pos: Option<usize>, name: Option<String>) -> Result<VarInfo> {
@@ -565,9 +774,9 @@ impl Lowering {
         let ints: Vec<i64> = args
             .iter()
             .map(|a| {
-                a.as_integer()
-                    .filter(|v| *v >= 0)
-                    .ok_or_else(|| Error::formula(format!("{fname}: arguments must be non-negative integers"), Some(a.column())))
+                a.as_integer().filter(|v| *v >= 0).ok_or_else(|| {
+                    Error::formula(format!("{fname}: arguments must be non-negative integers"), Some(a.column()))
+                })
             })
             .collect::<Result<_>>()?;
         let cat_of = |n: &str| match n {
@@ -634,24 +843,60 @@ impl Lowering {
                 }
                 let mut x = self.expr(left)?;
                 for (op, rhs, column) in spine.into_iter().rev() {
-                    let y = self.expr(rhs)?;
-                    x = self.binary_symbol(op, x, y, column)?;
+                    x = self.binary_symbol(op, x, rhs, column)?;
                 }
                 Ok(x)
             }
             Ast::Call { name, args, column } => self.call(name, args, *column),
+            Ast::List { column, .. } => Err(Error::formula(
+                "a list such as [2, 3] or (2, 3) is only valid as an integer-list argument (as of TensorDot or Kron)",
+                Some(*column),
+            )),
         }
     }
 
-    /// `x op y` for an infix operator (`|` is Scalprod).
-    fn binary_symbol(&mut self, op: char, x: NodeId, y: NodeId, column: usize) -> Result<NodeId> {
-        match Binary::from_symbol(op) {
-            Some(b) => self.graph.binary(b, x, y, Some(column)),
-            None => {
+    /// `x op y` for an infix operator: `+ - * /`, `|` (Scalprod), the
+    /// comparisons (`a > b` is `LessThan(b, a)`) and `**` (Square for the
+    /// literal 2, Pow for another integer literal or constant, Powf otherwise).
+    fn binary_symbol(&mut self, op: &str, x: NodeId, rhs: &Ast, column: usize) -> Result<NodeId> {
+        let col = Some(column);
+        if op == "**" {
+            if let Some(n) = rhs.as_integer().and_then(|n| i32::try_from(n).ok()) {
+                return self.graph.pow(x, n);
+            }
+            let y = self.expr(rhs)?;
+            // A constant exponent such as `2 ** 2` (folded to 4) is an integer literal too.
+            let integer = self.graph.const_value(y).filter(|v| v.fract() == 0.0 && v.abs() <= i32::MAX as f64);
+            if let (Some(n), 1) = (integer, self.graph.dim(y)) {
+                return self.graph.pow(x, n as i32);
+            }
+            return self.graph.binary(Binary::Powf, x, y, col);
+        }
+        let y = self.expr(rhs)?;
+        let (b, swap) = match op {
+            "|" => {
                 let def = crate::ops::composite("Scalprod").ok_or_else(|| Error::Internal("no Scalprod".into()))?;
                 let values = vec![ArgValue::Node(x), ArgValue::Node(y)];
-                (def.build)(&mut self.graph, &Args { def, values, column: Some(column) })
+                return (def.build)(&mut self.graph, &Args { def, values, column: col });
             }
+            "<" => (Binary::LessThan, false),
+            ">" => (Binary::LessThan, true),
+            "<=" => (Binary::LessOrEqual, false),
+            ">=" => (Binary::LessOrEqual, true),
+            "==" => (Binary::Equal, false),
+            "!=" => (Binary::NotEqual, false),
+            other => {
+                let symbol = other.chars().next().filter(|_| other.len() == 1);
+                let b = symbol
+                    .and_then(Binary::from_symbol)
+                    .ok_or_else(|| Error::Internal(format!("unknown infix operator '{other}'")))?;
+                (b, false)
+            }
+        };
+        if swap {
+            self.graph.binary(b, y, x, col)
+        } else {
+            self.graph.binary(b, x, y, col)
         }
     }
 
@@ -678,19 +923,23 @@ impl Lowering {
                     .ok_or_else(|| Error::formula("IntCst expects an integer literal", Some(args[0].column())))?;
                 return Ok(self.graph.constant(n as f64));
             }
-            "Grad" | "Diff" => {
-                arity(3)?;
+            // The _WithSavedForward forms take KeOps' saved forward value as a
+            // fourth argument, which symbolic derivatives do not need.
+            "Grad" | "Diff" | "Grad_WithSavedForward" | "Diff_WithSavedForward" => {
+                arity(if name.ends_with("_WithSavedForward") { 4 } else { 3 })?;
                 let f = self.expr(&args[0])?;
                 let v = self.expr(&args[1])?;
                 let e = self.expr(&args[2])?;
-                return if name == "Grad" { self.graph.grad(f, v, e, col) } else { self.graph.diff(f, v, e, col) };
+                if let Some(saved) = args.get(3) {
+                    self.expr(saved)?;
+                }
+                return if is_grad_name(name) { self.graph.grad(f, v, e, col) } else { self.graph.diff(f, v, e, col) };
             }
             "Pow" | "Round" => {
                 arity(2)?;
-                let n = args[1]
-                    .as_integer()
-                    .filter(|n| i32::try_from(*n).is_ok())
-                    .ok_or_else(|| Error::formula(format!("{name}(x, n) needs an integer literal n"), Some(args[1].column())))?;
+                let n = args[1].as_integer().filter(|n| i32::try_from(*n).is_ok()).ok_or_else(|| {
+                    Error::formula(format!("{name}(x, n) needs an integer literal n"), Some(args[1].column()))
+                })?;
                 let x = self.expr(&args[0])?;
                 return if name == "Pow" { self.graph.pow(x, n as i32) } else { self.graph.round(x, n as i32) };
             }
@@ -740,23 +989,32 @@ impl Lowering {
     /// Reads a composite's argument as its signature says: a formula, an
     /// integer literal, or an integer list `Ind(a, b, ...)`.
     fn argument(&mut self, name: &str, usage: &str, ast: &Ast, param: Param) -> Result<ArgValue> {
-        let not_integer = |a: &Ast| {
-            Error::formula(format!("{name}: expected an integer literal (usage: {usage})"), Some(a.column()))
-        };
+        let not_integer =
+            |a: &Ast| Error::formula(format!("{name}: expected an integer literal (usage: {usage})"), Some(a.column()));
         match param {
             Param::F => self.expr(ast).map(ArgValue::Node),
             Param::Int => ast.as_integer().map(ArgValue::Int).ok_or_else(|| not_integer(ast)),
-            Param::Ints => match ast {
-                Ast::Call { name: ind, args, .. } if ind == "Ind" => args
-                    .iter()
-                    .map(|a| a.as_integer().ok_or_else(|| not_integer(a)))
-                    .collect::<Result<Vec<_>>>()
-                    .map(ArgValue::Ints),
-                other => Err(Error::formula(
-                    format!("{name}: expected an integer list Ind(a, b, ...) (usage: {usage})"),
-                    Some(other.column()),
-                )),
-            },
+            // `Ind(a, b)`, or pykeops' `[a, b]`, `(a, b)`, `(a,)`; a bare
+            // integer is a list of one (Python's `(3)` is 3).
+            Param::Ints => {
+                let items = match ast {
+                    Ast::Call { name: ind, args, .. } if ind == "Ind" => Some(args),
+                    Ast::List { items, .. } => Some(items),
+                    _ => None,
+                };
+                match (items, ast.as_integer()) {
+                    (Some(items), _) => items
+                        .iter()
+                        .map(|a| a.as_integer().ok_or_else(|| not_integer(a)))
+                        .collect::<Result<Vec<_>>>()
+                        .map(ArgValue::Ints),
+                    (None, Some(n)) => Ok(ArgValue::Ints(vec![n])),
+                    (None, None) => Err(Error::formula(
+                        format!("{name}: expected an integer list Ind(a, b, ...) or [a, b, ...] (usage: {usage})"),
+                        Some(ast.column()),
+                    )),
+                }
+            }
         }
     }
 }
@@ -785,9 +1043,63 @@ mod tests {
     fn dimension_errors_at_definition() {
         let err = Expression::parse("x + y", &["x = Vi(3)", "y = Vj(2)"]).unwrap_err();
         assert_eq!(err.kind(), "dimension");
-        assert!(err.to_string().contains("dimension 3") && err.to_string().contains("column 3"), "{err}");
-        assert_eq!(Expression::parse("SqDist(x, y)", &["x = Vi(3)", "y = Vj(1)"]).unwrap_err().kind(), "dimension");
+        assert!(err.to_string().contains("Received 3 and 2") && err.to_string().contains("column 3"), "{err}");
+        assert_eq!(Expression::parse("SqDist(x, y)", &["x = Vi(3)", "y = Vj(2)"]).unwrap_err().kind(), "dimension");
         assert_eq!(Expression::parse("(x | y)", &["x = Vi(3)", "y = Vj(2)"]).unwrap_err().kind(), "dimension");
+    }
+
+    /// rkeops' "sameor1" and "same" rules, with its messages.
+    #[test]
+    fn rkeops_dimension_rules() {
+        let d: &[&str] = &["x = Vi(3)", "y = Vj(3)", "w = Vi(7)", "s = Pm(1)", "t = Pm(9)"];
+        let cases = [
+            ("x + w", "Operation `+` expects inputs of the same dimension or dimension 1. Received 3 and 7."),
+            ("x - w", "Operation `-` expects inputs of the same dimension or dimension 1. Received 3 and 7."),
+            ("x * w", "Operation `*` expects inputs of the same dimension or dimension 1. Received 3 and 7."),
+            ("x / w", "Operation `/` expects inputs of the same dimension or dimension 1. Received 3 and 7."),
+            (
+                "Clamp(x, y, w)",
+                "Operation `Clamp` expects inputs of the same dimension or dimension 1. Received 3, 3 and 7.",
+            ),
+            (
+                "IfElse(x, w, y)",
+                "Operation `IfElse` expects inputs of the same dimension or dimension 1. Received 3, 7 and 3.",
+            ),
+            (
+                "Mod(x, y, w)",
+                "Operation `Mod` expects inputs of the same dimension or dimension 1. Received 3, 3 and 7.",
+            ),
+            (
+                "SqDist(x, w)",
+                "Operation `SqDist` expects inputs of the same dimension or dimension 1. Received 3 and 7.",
+            ),
+            (
+                "WeightedSqDist(s, x, w)",
+                "Operation `WeightedSqDist` expects inputs of the same dimension or dimension 1. Received 3 and 7.",
+            ),
+            ("(x | w)", "Operation `|` expects inputs of the same dimension. Received 3 and 7."),
+            ("(x | 3)", "Operation `|` expects inputs of the same dimension. Received 3 and 1."),
+            ("Scalprod(x, s)", "Operation `|` expects inputs of the same dimension. Received 3 and 1."),
+            ("Atan2(x, 3)", "Operation `Atan2` expects inputs of the same dimension. Received 3 and 1."),
+            ("Atan2(x, w)", "Operation `Atan2` expects inputs of the same dimension. Received 3 and 7."),
+        ];
+        for (f, want) in cases {
+            let err = Expression::parse(f, d).unwrap_err();
+            assert_eq!(err.kind(), "dimension", "{f}: {err}");
+            assert!(err.to_string().contains(want), "{f}: {err}");
+        }
+        // Dimension 1 broadcasts in SqDist and WeightedSqDist as in element-wise operations.
+        let ok = [
+            ("SqDist(x, 3)", "Sum(Square(x - 3))"),
+            ("SqDist(s, x)", "Sum(Square(s - x))"),
+            ("WeightedSqDist(s, x, 2)", "s * Sum(Square(x - 2))"),
+            ("WeightedSqDist(y, x, s)", "Sum(y * (x - s) * (x - s))"),
+            ("WeightedSqDist(t, x, s)", "WeightedSqNorm(t, x - s)"),
+            ("Atan2(x, y)", "Atan2(x, y)"),
+        ];
+        for (a, b) in ok {
+            assert!(same_node(a, b, d), "{a} vs {b}");
+        }
     }
 
     #[test]
@@ -807,6 +1119,106 @@ mod tests {
         for (f, a) in cases {
             let err = Expression::parse(f, a).unwrap_err();
             assert_eq!(err.kind(), "formula", "{f}: {err}");
+        }
+    }
+
+    /// Whether `a` and `b` lower to the same node (hash-consing makes equal
+    /// graphs share one node: the two operands of the final Add are equal).
+    fn same_node(a: &str, b: &str, aliases: &[&str]) -> bool {
+        let e = Expression::parse(&format!("({a}) + ({b})"), aliases).unwrap_or_else(|e| panic!("{a} / {b}: {e}"));
+        let root = e.graph.node(e.root);
+        root.args.len() == 2 && root.args[0] == root.args[1]
+    }
+
+    #[test]
+    fn python_operators_are_the_named_operations() {
+        let xy: &[&str] = &["x = Vi(3)", "y = Vj(3)", "s = Pm(1)"];
+        let cases = [
+            ("x < y", "LessThan(x, y)"),
+            ("x > y", "LessThan(y, x)"),
+            ("x <= y", "LessOrEqual(x, y)"),
+            ("x >= y", "LessOrEqual(y, x)"),
+            ("x == y", "Equal(x, y)"),
+            ("x != y", "NotEqual(x, y)"),
+            ("x + 1 < y * 2", "LessThan(x + 1, y * 2)"),
+            ("x ** 2", "Square(x)"),
+            ("x ** 3", "Pow(x, 3)"),
+            ("x ** -1", "Inv(x)"),
+            ("x ** -2", "Pow(x, -2)"),
+            ("x ** 0.5", "Powf(x, 0.5)"),
+            ("x ** y", "Powf(x, y)"),
+            ("x ** s", "Powf(x, s)"),
+            ("-x ** 2", "-Square(x)"),
+            ("x ** 2 ** 2", "Pow(x, 4)"),
+            ("s ** y ** 2", "Powf(s, Square(y))"),
+            ("2 * x ** 3", "2 * Pow(x, 3)"),
+            ("(x | y) > s", "LessThan(s, Scalprod(x, y))"),
+        ];
+        for (a, b) in cases {
+            assert!(same_node(a, b, xy), "{a} vs {b}");
+        }
+        let err = Expression::parse("x < y < s", xy).unwrap_err();
+        assert_eq!(err.kind(), "formula", "{err}");
+        let err = Expression::parse("x + [1, 2]", xy).unwrap_err();
+        assert!(err.kind() == "formula" && err.to_string().contains("integer-list"), "{err}");
+    }
+
+    #[test]
+    fn integer_lists_read_like_ind() {
+        let ab: &[&str] = &["a = Vi(6)", "b = Vj(6)", "u = Vi(2)", "v = Vj(3)"];
+        let cases = [
+            ("Kron(u, v, Ind(2), Ind(3))", ["Kron(u, v, [2], [3])", "Kron(u, v, (2,), (3,))", "Kron(u, v, 2, 3)"]),
+            (
+                "TensorDot(a, b, Ind(2,3), Ind(3,2), Ind(1), Ind(0))",
+                [
+                    "TensorDot(a, b, [2,3], [3,2], [1], [0])",
+                    "TensorDot(a, b, (2, 3), (3, 2), (1,), (0,))",
+                    "TensorDot(a, b, [2,3], (3,2,), 1, [0])",
+                ],
+            ),
+            (
+                "TensorDot(a, b, Ind(2,3), Ind(3,2), Ind(1), Ind(0), Ind(1,0))",
+                [
+                    "TensorDot(a, b, [2,3], [3,2], [1], [0], [1,0])",
+                    "TensorDot(a, b, (2,3), (3,2), (1,), (0,), (1,0))",
+                    "TensorDot(a, b, [2, 3], [3, 2], [1], [0], (1, 0,))",
+                ],
+            ),
+            (
+                "TensorDot(u, v, Ind(2), Ind(3), Ind(), Ind())",
+                ["TensorDot(u, v, [2], [3], [], [])", "TensorDot(u, v, (2,), (3,), (), ())", "TensorProd(u, v)"],
+            ),
+        ];
+        for (ind, lists) in cases {
+            for l in lists {
+                assert!(same_node(ind, l, ab), "{ind} vs {l}");
+            }
+        }
+        // The permutation argument reorders the output axes: (2 x 2) transposed.
+        let t = Expression::parse("TensorDot(a, b, [2,3], [3,2], [1], [0], [1,0])", ab).unwrap();
+        assert_eq!(t.dim(), 4);
+        assert!(!same_node(
+            "TensorDot(a, b, [2,3], [3,2], [1], [0], [1,0])",
+            "TensorDot(a, b, [2,3], [3,2], [1], [0])",
+            ab
+        ));
+        assert!(same_node(
+            "TensorDot(a, b, [2,3], [3,2], [1], [0], [0,1])",
+            "TensorDot(a, b, [2,3], [3,2], [1], [0])",
+            ab
+        ));
+        // KeOps' permutation convention (pykeops' test_kron.py): p[m] is the
+        // output position of result axis m, so that a Kron of 3-axis tensors
+        // is TensorDot(.., [], [], [0, 2, 4, 1, 3, 5]) (numpy's transpose
+        // would need [0, 3, 1, 4, 2, 5]).
+        let k3: &[&str] = &["x = Vi(12)", "y = Vj(12)"];
+        assert!(same_node(
+            "Kron(x, y, [2, 3, 2], [2, 2, 3])",
+            "TensorDot(x, y, [2, 3, 2], [2, 2, 3], [], [], [0, 2, 4, 1, 3, 5])",
+            k3
+        ));
+        for bad in ["Kron(u, v, [2.5], [3])", "Kron(u, v, [u], [3])", "Kron(u, v, u, [3])"] {
+            assert_eq!(Expression::parse(bad, ab).unwrap_err().kind(), "formula", "{bad}");
         }
     }
 

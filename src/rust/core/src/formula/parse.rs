@@ -5,13 +5,22 @@
 //! Grammar (precedence from loose to tight, as in Python, whose expressions
 //! KeOps formula strings are):
 //! ```text
-//! expr    := sum ('|' sum)*
+//! expr    := bor [cmp bor]          (one comparison: Python's chains a < b < c are refused)
+//! cmp     := '<' | '>' | '<=' | '>=' | '==' | '!='
+//! bor     := sum ('|' sum)*
 //! sum     := product (('+' | '-') product)*
 //! product := unary (('*' | '/') unary)*
-//! unary   := '-' unary | primary
+//! unary   := ('-' | '+') unary | power
+//! power   := primary ['**' unary]   (right-associative; -x**2 is -(x**2), x**-1 is x**(-1))
 //! primary := number | name | name '(' [expr (',' expr)*] ')' | '(' expr ')'
+//!          | list
+//! list    := '[' [expr (',' expr)* [',']] ']' | '(' ')' | '(' expr ',' [expr (',' expr)* [',']] ')'
 //! alias   := name '=' expr          (argument declarations such as "x = Vi(3)")
 //! ```
+//!
+//! Lists (pykeops' `[2, 3]`, `(2, 3)`, `(3,)`) are only meaningful as the
+//! integer-list arguments of operations such as `TensorDot`, where they are
+//! read like `Ind(2, 3)`; the lowering rejects them elsewhere.
 //!
 //! Bounded recursion: the parser recurses once per level of nesting
 //! (parentheses, calls, unary minus), at most [`MAX_DEPTH`] levels, but
@@ -24,11 +33,35 @@ use crate::error::{Error, Result};
 /// Syntax tree with the 1-based column of each node, for error messages.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Ast {
-    Number { value: f64, column: usize },
-    Name { name: String, column: usize },
-    Call { name: String, args: Vec<Ast>, column: usize },
-    Neg { arg: Box<Ast>, column: usize },
-    Binary { op: char, lhs: Box<Ast>, rhs: Box<Ast>, column: usize },
+    Number {
+        value: f64,
+        column: usize,
+    },
+    Name {
+        name: String,
+        column: usize,
+    },
+    Call {
+        name: String,
+        args: Vec<Ast>,
+        column: usize,
+    },
+    Neg {
+        arg: Box<Ast>,
+        column: usize,
+    },
+    /// `op` is the infix operator as written: `+ - * / | ** < > <= >= == !=`.
+    Binary {
+        op: &'static str,
+        lhs: Box<Ast>,
+        rhs: Box<Ast>,
+        column: usize,
+    },
+    /// A bracketed or parenthesized list (`[2, 3]`, `(2, 3)`, `(3,)`).
+    List {
+        items: Vec<Ast>,
+        column: usize,
+    },
 }
 
 impl Drop for Ast {
@@ -48,7 +81,7 @@ impl Ast {
     fn detach_children(&mut self, stack: &mut Vec<Ast>) {
         let leaf = || Ast::Number { value: 0.0, column: 0 };
         match self {
-            Ast::Call { args, .. } => stack.append(args),
+            Ast::Call { args, .. } | Ast::List { items: args, .. } => stack.append(args),
             Ast::Neg { arg, .. } => stack.push(std::mem::replace(&mut **arg, leaf())),
             Ast::Binary { lhs, rhs, .. } => {
                 stack.push(std::mem::replace(&mut **lhs, leaf()));
@@ -64,16 +97,15 @@ impl Ast {
             | Ast::Name { column, .. }
             | Ast::Call { column, .. }
             | Ast::Neg { column, .. }
-            | Ast::Binary { column, .. } => *column,
+            | Ast::Binary { column, .. }
+            | Ast::List { column, .. } => *column,
         }
     }
 
     /// The value of an integer literal (possibly negated), if this is one.
     pub fn as_integer(&self) -> Option<i64> {
         match self {
-            Ast::Number { value, .. } if value.fract() == 0.0 && value.abs() < 9.0e15 => {
-                Some(*value as i64)
-            }
+            Ast::Number { value, .. } if value.fract() == 0.0 && value.abs() < 9.0e15 => Some(*value as i64),
             Ast::Neg { arg, .. } => arg.as_integer().map(|v| -v),
             _ => None,
         }
@@ -85,8 +117,13 @@ enum Token {
     Number(f64),
     Name(String),
     Punct(char),
+    /// A two-character operator: `**`, `<=`, `>=`, `==`, `!=`.
+    Op2(&'static str),
     End,
 }
+
+/// The comparison operators, loosest of the infix operators.
+const COMPARISONS: [&str; 6] = ["<", ">", "<=", ">=", "==", "!="];
 
 struct Parser<'a> {
     text: &'a str,
@@ -155,23 +192,58 @@ impl<'a> Parser<'a> {
     }
 
     fn expr(&mut self) -> Result<Ast> {
-        self.binary_level(0)
+        let lhs = self.binary_level(0)?;
+        if self.comparison().is_none() {
+            return Ok(lhs);
+        }
+        self.comparison_rest(lhs)
+    }
+
+    /// `lhs cmp rhs` from the comparison operator on. Out of line, as
+    /// the other rare branches, so that each level of nesting costs little stack.
+    #[inline(never)]
+    fn comparison_rest(&mut self, lhs: Ast) -> Result<Ast> {
+        let op = self.comparison().unwrap_or("<");
+        let (_, column) = self.next();
+        let rhs = self.binary_level(0)?;
+        if let Some(again) = self.comparison() {
+            return Err(self.chained(op, again));
+        }
+        Ok(Ast::Binary { op, lhs: Box::new(lhs), rhs: Box::new(rhs), column })
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn chained(&self, op: &str, again: &str) -> Error {
+        let col = self.tokens[self.pos].1;
+        self.error(
+            col,
+            &format!("chained comparisons (a {op} b {again} c) are not supported: compare two expressions at a time"),
+        )
+    }
+
+    /// The comparison operator at the current token, if it is one.
+    fn comparison(&self) -> Option<&'static str> {
+        let op = match *self.peek() {
+            Token::Punct(c) => COMPARISONS.iter().find(|s| s.len() == 1 && s.starts_with(c)),
+            Token::Op2(s) => COMPARISONS.iter().find(|c| **c == s),
+            _ => None,
+        };
+        op.copied()
     }
 
     /// Left-associative binary operators, one precedence level at a time.
     fn binary_level(&mut self, level: usize) -> Result<Ast> {
-        const LEVELS: [&[char]; 3] = [&['|'], &['+', '-'], &['*', '/']];
+        const LEVELS: [&[&str]; 3] = [&["|"], &["+", "-"], &["*", "/"]];
         if level == LEVELS.len() {
             return self.unary();
         }
         let mut lhs = self.binary_level(level + 1)?;
         while let Token::Punct(c) = *self.peek() {
-            if !LEVELS[level].contains(&c) {
-                break;
-            }
+            let Some(&op) = LEVELS[level].iter().find(|s| s.starts_with(c)) else { break };
             let (_, column) = self.next();
             let rhs = self.binary_level(level + 1)?;
-            lhs = Ast::Binary { op: c, lhs: Box::new(lhs), rhs: Box::new(rhs), column };
+            lhs = Ast::Binary { op, lhs: Box::new(lhs), rhs: Box::new(rhs), column };
         }
         Ok(lhs)
     }
@@ -197,19 +269,84 @@ impl<'a> Parser<'a> {
             self.next();
             return self.unary();
         }
-        self.primary()
+        let base = self.primary()?;
+        if *self.peek() != Token::Op2("**") {
+            return Ok(base);
+        }
+        self.power_rest(base)
+    }
+
+    /// `base ** exponent` from the `**` on. The exponent is a unary
+    /// expression: right-associative, and `x ** -1` is allowed, as in Python.
+    #[inline(never)]
+    fn power_rest(&mut self, base: Ast) -> Result<Ast> {
+        let (_, column) = self.next();
+        let exponent = self.unary()?;
+        Ok(Ast::Binary { op: "**", lhs: Box::new(base), rhs: Box::new(exponent), column })
+    }
+
+    /// The rest of a tuple `(a, b)` or `(a,)` after its first item and comma.
+    /// Out of line, as the other rare branches, so that each level of
+    /// nesting costs little stack.
+    #[inline(never)]
+    fn tuple_rest(&mut self, first: Ast, column: usize) -> Result<Ast> {
+        let mut items = vec![first];
+        if *self.peek() != Token::Punct(')') {
+            items.push(self.expr()?);
+        }
+        self.list_rest(')', items, column)
+    }
+
+    /// `[ ... ]` after its '['.
+    #[inline(never)]
+    fn bracketed(&mut self, column: usize) -> Result<Ast> {
+        if *self.peek() == Token::Punct(']') {
+            self.next();
+            return Ok(Ast::List { items: Vec::new(), column });
+        }
+        let first = self.expr()?;
+        self.list_rest(']', vec![first], column)
+    }
+
+    /// The items of a list up to `close`, after its first item (the opening
+    /// bracket and that item are consumed); a trailing comma is allowed.
+    #[inline(never)]
+    fn list_rest(&mut self, close: char, mut items: Vec<Ast>, column: usize) -> Result<Ast> {
+        loop {
+            match self.next() {
+                (Token::Punct(c), _) if c == close => return Ok(Ast::List { items, column }),
+                (Token::Punct(','), _) => {
+                    if *self.peek() == Token::Punct(close) {
+                        continue;
+                    }
+                    items.push(self.expr()?);
+                }
+                (t, col) => {
+                    return Err(
+                        self.error(col, &format!("expected ',' or '{close}' in a list but found {}", describe(&t)))
+                    )
+                }
+            }
+        }
     }
 
     fn primary(&mut self) -> Result<Ast> {
         match self.next() {
             (Token::Number(value), column) => Ok(Ast::Number { value, column }),
-            (Token::Punct('('), _) => {
+            (Token::Punct('('), column) => {
+                if *self.peek() == Token::Punct(')') {
+                    self.next();
+                    return Ok(Ast::List { items: Vec::new(), column });
+                }
                 let inner = self.expr()?;
                 match self.next() {
                     (Token::Punct(')'), _) => Ok(inner),
+                    // `(a, b)` and `(a,)`: a tuple, as in Python.
+                    (Token::Punct(','), _) => self.tuple_rest(inner, column),
                     (t, col) => Err(self.error(col, &format!("expected ')' but found {}", describe(&t)))),
                 }
             }
+            (Token::Punct('['), column) => self.bracketed(column),
             (Token::Name(name), column) => {
                 if *self.peek() != Token::Punct('(') {
                     return Ok(Ast::Name { name, column });
@@ -245,6 +382,7 @@ fn describe(t: &Token) -> String {
         Token::Number(v) => format!("the number {v}"),
         Token::Name(n) => format!("the name '{n}'"),
         Token::Punct(c) => format!("'{c}'"),
+        Token::Op2(s) => format!("'{s}'"),
         Token::End => "the end of the formula".to_string(),
     }
 }
@@ -321,7 +459,13 @@ fn tokenize(text: &str) -> Result<Vec<(Token, usize)>> {
                 i += 1;
             }
             tokens.push((Token::Name(chars[start..i].iter().collect()), column));
-        } else if "()+-*/|,=".contains(c) {
+        } else if let Some(op) = ["**", "<=", ">=", "==", "!="]
+            .into_iter()
+            .find(|op| op.starts_with(c) && chars.get(i + 1).is_some_and(|&d| op.ends_with(d)))
+        {
+            tokens.push((Token::Op2(op), column));
+            i += 2;
+        } else if "()[]+-*/|,=<>".contains(c) {
             tokens.push((Token::Punct(c), column));
             i += 1;
         } else {
@@ -345,6 +489,7 @@ mod tests {
             }
             Ast::Neg { arg, .. } => format!("(-{})", show(arg)),
             Ast::Binary { op, lhs, rhs, .. } => format!("({}{op}{})", show(lhs), show(rhs)),
+            Ast::List { items, .. } => format!("[{}]", items.iter().map(show).collect::<Vec<_>>().join(",")),
         }
     }
 
@@ -362,6 +507,30 @@ mod tests {
             ("f()", "f()"),
             ("1.5e-3*x", "(0.0015*x)"),
             (".5+2E2", "(0.5+200)"),
+            // Python's precedence: comparisons loosest (looser than |),
+            // ** tightest, right-associative, above unary minus on its left.
+            ("a+b<c*d", "((a+b)<(c*d))"),
+            ("x|y>=z", "((x|y)>=z)"),
+            ("a==b-1", "(a==(b-1))"),
+            ("a!=b", "(a!=b)"),
+            ("a<=b", "(a<=b)"),
+            ("a>b", "(a>b)"),
+            ("-x**2", "(-(x**2))"),
+            ("a**b**c", "(a**(b**c))"),
+            ("x**-1", "(x**(-1))"),
+            ("2*x**3/y", "((2*(x**3))/y)"),
+            ("(a+b)**2", "((a+b)**2)"),
+            ("f(x)**0.5", "(f(x)**0.5)"),
+            // Lists.
+            ("[2,3]", "[2,3]"),
+            ("(2,3)", "[2,3]"),
+            ("(3,)", "[3]"),
+            ("[3]", "[3]"),
+            ("[3,]", "[3]"),
+            ("()", "[]"),
+            ("[]", "[]"),
+            ("(3)", "3"),
+            ("T(x,(2,3),[0])", "T(x,[2,3],[0])"),
         ];
         for (src, want) in cases {
             assert_eq!(show(&parse_expression(src).unwrap()), want, "{src}");
@@ -370,7 +539,19 @@ mod tests {
 
     #[test]
     fn errors_name_the_column() {
-        let cases = [("Exp(x", 6), ("a + * b", 5), ("x $ y", 3), ("a b", 3), ("Sum(x,)", 7), ("", 1)];
+        let cases = [
+            ("Exp(x", 6),
+            ("a + * b", 5),
+            ("x $ y", 3),
+            ("a b", 3),
+            ("Sum(x,)", 7),
+            ("", 1),
+            ("a < b < c", 7),
+            ("a ! b", 3),
+            ("[2, 3", 6),
+            ("(2,,3)", 4),
+            ("x ** * y", 6),
+        ];
         for (src, col) in cases {
             match parse_expression(src) {
                 Err(Error::Syntax { column, .. }) => assert_eq!(column, col, "{src}"),
@@ -396,7 +577,7 @@ mod tests {
         let run = || {
             let long = format!("x{}", " + x * y - z".repeat(200_000));
             let ast = parse_expression(&long).unwrap();
-            assert!(matches!(ast, Ast::Binary { op: '-', .. }));
+            assert!(matches!(ast, Ast::Binary { op: "-", .. }));
             drop(ast);
         };
         std::thread::Builder::new().stack_size(1 << 20).spawn(run).unwrap().join().unwrap();

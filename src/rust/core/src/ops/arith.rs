@@ -6,7 +6,7 @@
 //! Comparisons give 1 (true) or 0 (false); a comparison with NaN is false,
 //! except NotEqual which is true.
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::formula::{Graph, NodeId};
 use crate::ops::Unary;
 use crate::Real;
@@ -298,6 +298,54 @@ impl<T: Copy> Operand<'_, T> {
     }
 }
 
+/// How dimension errors name an operation, as rkeops does: the infix
+/// symbol of `+ - * /`, the formula name otherwise.
+pub fn op_label(b: Binary) -> &'static str {
+    match b {
+        Binary::Add => "+",
+        Binary::Subtract => "-",
+        Binary::Mult => "*",
+        Binary::Divide => "/",
+        other => other.name(),
+    }
+}
+
+/// "3 and 7", "3, 3 and 7".
+fn list_dims(dims: &[usize]) -> String {
+    let text: Vec<String> = dims.iter().map(|d| d.to_string()).collect();
+    match text.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+        _ => text.join(""),
+    }
+}
+
+/// The dimension error of an operation whose operands must have equal
+/// dimensions or dimension 1, in rkeops' words ("Operation `+` expects
+/// inputs of the same dimension or dimension 1. Received 3 and 7.").
+pub fn same_or_1_error(op: &str, dims: &[usize], column: Option<usize>) -> Error {
+    Error::dimension(
+        format!("Operation `{op}` expects inputs of the same dimension or dimension 1. Received {}.", list_dims(dims)),
+        column,
+    )
+}
+
+/// The dimension error of an operation whose operands must have equal
+/// dimensions ("Operation `|` expects inputs of the same dimension. Received 3 and 7.").
+pub fn same_error(op: &str, dims: &[usize], column: Option<usize>) -> Error {
+    Error::dimension(
+        format!("Operation `{op}` expects inputs of the same dimension. Received {}.", list_dims(dims)),
+        column,
+    )
+}
+
+impl Binary {
+    /// Operations whose operands must have equal dimensions, without
+    /// broadcasting of dimension 1 (rkeops' "same" rule): Atan2.
+    pub fn needs_same_dims(self) -> bool {
+        matches!(self, Binary::Atan2)
+    }
+}
+
 /// The broadcasting rule shared by element-wise operations: equal dimensions,
 /// or one side of dimension 1. Returns the output dimension.
 pub fn broadcast_dim(a: usize, b: usize) -> Option<usize> {
@@ -330,6 +378,24 @@ mod tests {
         assert_eq!(Ternary::Mod.apply(5.0f64, 2.0, -1.0), -1.0);
         assert_eq!(Ternary::Clamp.apply(5.0f64, 0.0, 1.0), 1.0);
         assert_eq!(Ternary::IfElse.apply(0.0f64, 1.0, 2.0), 1.0);
+    }
+
+    #[test]
+    fn rkeops_dimension_messages() {
+        assert_eq!(
+            same_or_1_error("+", &[3, 7], None).to_string(),
+            "Operation `+` expects inputs of the same dimension or dimension 1. Received 3 and 7."
+        );
+        assert_eq!(
+            same_or_1_error("Clamp", &[3, 3, 7], None).to_string(),
+            "Operation `Clamp` expects inputs of the same dimension or dimension 1. Received 3, 3 and 7."
+        );
+        assert_eq!(
+            same_error("|", &[3, 1], None).to_string(),
+            "Operation `|` expects inputs of the same dimension. Received 3 and 1."
+        );
+        assert_eq!(op_label(Binary::Divide), "/");
+        assert_eq!(op_label(Binary::Atan2), "Atan2");
     }
 
     /// R: `(-2)^0.5`, `(-2)^Inf`, `(-Inf)^0.5`, `(-0.5)^-Inf` are NaN;

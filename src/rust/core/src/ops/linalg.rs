@@ -98,10 +98,25 @@ fn tensor_dot(g: &mut Graph, a: &Args<'_>) -> Result<NodeId> {
     let free_a: Vec<usize> = (0..sa.len()).filter(|k| !ca.contains(k)).collect();
     let free_b: Vec<usize> = (0..sb.len()).filter(|k| !cb.contains(k)).collect();
     let res_shape: Vec<usize> = free_a.iter().map(|&k| sa[k]).chain(free_b.iter().map(|&k| sb[k])).collect();
-    let perm = if a.has(6) { axes(a, 6, res_shape.len(), "the permutation")? } else { (0..res_shape.len()).collect() };
-    if perm.len() != res_shape.len() {
-        return Err(a.error(format!("the permutation must list all {} output axes, got {perm:?}", res_shape.len())));
-    }
+    // KeOps' convention: perm[m] is the output position of axis m of the
+    // result (the free axes of x, then of y), i.e. numpy's
+    // `transpose(res, argsort(perm))`. `perm` below is that argsort: output
+    // axis k is result axis perm[k].
+    let perm = if a.has(6) {
+        let placed = axes(a, 6, res_shape.len(), "the permutation")?;
+        if placed.len() != res_shape.len() {
+            return Err(
+                a.error(format!("the permutation must list all {} output axes, got {placed:?}", res_shape.len()))
+            );
+        }
+        let mut inverse = vec![0; placed.len()];
+        for (m, &k) in placed.iter().enumerate() {
+            inverse[k] = m;
+        }
+        inverse
+    } else {
+        (0..res_shape.len()).collect()
+    };
     let out_shape: Vec<usize> = perm.iter().map(|&k| res_shape[k]).collect();
     let cont_shape: Vec<usize> = ca.iter().map(|&k| sa[k]).collect();
     let out_dim: usize = out_shape.iter().product();
@@ -207,9 +222,9 @@ pub static DEFS: &[Def] = &[
         r_name: "tensordot",
         params: &[F, F, Ints, Ints, Ints, Ints, Ints],
         optional: 1,
-        usage: "TensorDot(x, y, Ind(shape x), Ind(shape y), Ind(axes x), Ind(axes y)[, Ind(permutation)])",
+        usage: "TensorDot(x, y, Ind(shape x), Ind(shape y), Ind(axes x), Ind(axes y)[, Ind(p)]) (lists also as [a, b] or (a, b))",
         dim_rule: "product of the free extents",
-        doc: "contraction of row-major tensors as numpy.tensordot (free axes of x, then of y), then an optional permutation of the output axes",
+        doc: "contraction of row-major tensors as numpy.tensordot (free axes of x, then of y), then an optional permutation: axis m of that result goes to output position p[m] (KeOps' convention)",
         build: tensor_dot,
     },
     Def {

@@ -17,6 +17,7 @@
 
 pub mod arith;
 pub mod complex;
+pub mod derivative;
 pub mod fastexp;
 pub mod index;
 pub mod linalg;
@@ -187,7 +188,7 @@ pub struct Def {
 
 /// Every composite, all families together.
 pub fn composites() -> impl Iterator<Item = &'static Def> {
-    arith::DEFS.iter().chain(vector::DEFS).chain(index::DEFS).chain(linalg::DEFS).chain(complex::DEFS)
+    arith::DEFS.iter().chain(vector::DEFS).chain(index::DEFS).chain(linalg::DEFS).chain(complex::DEFS).chain(derivative::DEFS)
 }
 
 pub fn composite(name: &str) -> Option<&'static Def> {
@@ -234,7 +235,8 @@ pub fn catalogue() -> Vec<CatalogueEntry> {
             Some(s) => format!("x {s} y or {}(x, y)", b.name()),
             None => format!("{}(x, y)", b.name()),
         };
-        rows.push(entry(b.name(), b.r_name(), usage, "dim(x) = dim(y), or either is 1", b.doc().to_string(), "element-wise"));
+        let rule = if b.needs_same_dims() { "dim(x) = dim(y)" } else { "dim(x) = dim(y), or either is 1" };
+        rows.push(entry(b.name(), b.r_name(), usage, rule, b.doc().to_string(), "element-wise"));
     }
     for &t in Ternary::ALL {
         rows.push(entry(
@@ -268,6 +270,7 @@ pub fn catalogue() -> Vec<CatalogueEntry> {
         ("indexing", index::DEFS),
         ("linear algebra", linalg::DEFS),
         ("complex", complex::DEFS),
+        ("derivatives", derivative::DEFS),
     ];
     for (family, defs) in families {
         for d in defs {

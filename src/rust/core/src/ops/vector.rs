@@ -4,10 +4,10 @@
 
 use crate::error::Result;
 use crate::formula::{Graph, NodeId};
-use crate::ops::{linalg, Args, Binary, Def, Op, Param, Unary};
+use crate::ops::{arith, linalg, Args, Binary, Def, Op, Param, Unary};
 use crate::Real;
 
-use Param::F;
+use Param::{Int, F};
 
 /// Min, max, argmin or argmax over a vector's components (dimension 1).
 /// NaN ranks after every number; ties go to the smallest position.
@@ -212,12 +212,23 @@ fn pair_blocks<T: Real>(
     }
 }
 
-fn same_dims(a: &Args<'_>, g: &Graph, x: NodeId, y: NodeId) -> Result<()> {
+/// rkeops' "same" rule (Scalprod, written `|` in its messages).
+fn same_dims(a: &Args<'_>, g: &Graph, x: NodeId, y: NodeId, label: &str) -> Result<()> {
     let (dx, dy) = (g.dim(x), g.dim(y));
     if dx != dy {
-        return Err(a.dim_error(format!("needs two vectors of the same dimension, got dimensions {dx} and {dy}")));
+        return Err(arith::same_error(label, &[dx, dy], a.column));
     }
     Ok(())
+}
+
+/// `x - y` under rkeops' "sameor1" rule (SqDist, WeightedSqDist), with
+/// the error naming the operation.
+fn difference(g: &mut Graph, a: &Args<'_>, x: NodeId, y: NodeId) -> Result<NodeId> {
+    let (dx, dy) = (g.dim(x), g.dim(y));
+    if arith::broadcast_dim(dx, dy).is_none() {
+        return Err(arith::same_or_1_error(a.def.name, &[dx, dy], a.column));
+    }
+    g.binary(Binary::Subtract, x, y, a.column)
 }
 
 fn sq_norm(g: &mut Graph, x: NodeId) -> Result<NodeId> {
@@ -309,11 +320,10 @@ pub static DEFS: &[Def] = &[
         params: &[F, F],
         optional: 0,
         usage: "SqDist(x, y)",
-        dim_rule: "1; dim(x) = dim(y)",
-        doc: "squared Euclidean distance",
+        dim_rule: "1; dim(x) = dim(y), or either is 1",
+        doc: "squared Euclidean distance, Sum((x - y)^2)",
         build: |g, a| {
-            same_dims(a, g, a.node(0), a.node(1))?;
-            let d = g.binary(Binary::Subtract, a.node(0), a.node(1), None)?;
+            let d = difference(g, a, a.node(0), a.node(1))?;
             sq_norm(g, d)
         },
     },
@@ -326,7 +336,7 @@ pub static DEFS: &[Def] = &[
         dim_rule: "1; dim(x) = dim(y)",
         doc: "scalar product (the same node as Sum(x * y))",
         build: |g, a| {
-            same_dims(a, g, a.node(0), a.node(1))?;
+            same_dims(a, g, a.node(0), a.node(1), "|")?;
             scalprod(g, a.node(0), a.node(1))
         },
     },
@@ -346,12 +356,122 @@ pub static DEFS: &[Def] = &[
         params: &[F, F, F],
         optional: 0,
         usage: "WeightedSqDist(s, x, y)",
-        dim_rule: "1; dim(x) = dim(y); dim(s) = 1, dim(x) or dim(x)^2",
+        dim_rule: "1; dim(x) = dim(y), or either is 1; dim(s) = 1, dim(x - y) or dim(x - y)^2",
         doc: "(x - y)' S (x - y), S as in WeightedSqNorm",
         build: |g, a| {
-            same_dims(a, g, a.node(1), a.node(2))?;
-            let d = g.binary(Binary::Subtract, a.node(1), a.node(2), None)?;
+            let d = difference(g, a, a.node(1), a.node(2))?;
             weighted_sq_norm(g, a, a.node(0), d)
+        },
+    },
+    Def {
+        name: "SqNormDiag",
+        r_name: "",
+        params: &[F, F],
+        optional: 0,
+        usage: "SqNormDiag(s, x)",
+        dim_rule: "1; dim(s) = dim(x) or 1",
+        doc: "Σ_k s_k x_k², WeightedSqNorm with diagonal weights (KeOps: Sum(s * Square(x)))",
+        build: |g, a| {
+            let sq = g.unary(Unary::Square, a.node(1))?;
+            let p = g.binary(Binary::Mult, a.node(0), sq, a.column)?;
+            g.sum(p)
+        },
+    },
+    Def {
+        name: "SqNormIso",
+        r_name: "",
+        params: &[F, F],
+        optional: 0,
+        usage: "SqNormIso(s, x)",
+        dim_rule: "dim(s)",
+        doc: "s |x|², WeightedSqNorm with isotropic weight (KeOps: s * SqNorm2(x))",
+        build: |g, a| {
+            let n = sq_norm(g, a.node(1))?;
+            g.binary(Binary::Mult, a.node(0), n, a.column)
+        },
+    },
+    Def {
+        name: "SymSqNorm",
+        r_name: "",
+        params: &[F, F],
+        optional: 0,
+        usage: "SymSqNorm(A, x)",
+        dim_rule: "1; dim(A) = dim(x)^2",
+        doc: "x' A x, A row-major dim(x) x dim(x) (KeOps: Sum(A * TensorProd(x, x)))",
+        build: |g, a| {
+            let (m, x) = (a.node(0), a.node(1));
+            let d = g.dim(x);
+            if g.dim(m) != d * d {
+                return Err(a.dim_error(format!(
+                    "A must have dimension {} for x of dimension {d}, got {}",
+                    d * d,
+                    g.dim(m)
+                )));
+            }
+            let mx = linalg::mat_vec(g, m, x)?;
+            scalprod(g, x, mx)
+        },
+    },
+    Def {
+        name: "SumT",
+        r_name: "",
+        params: &[F, Int],
+        optional: 0,
+        usage: "SumT(x, d)",
+        dim_rule: "d; dim(x) = 1",
+        doc: "x repeated d times (the adjoint of Sum)",
+        build: |g, a| {
+            let x = a.node(0);
+            if g.dim(x) != 1 {
+                return Err(a.dim_error(format!("x must have dimension 1, got {}", g.dim(x))));
+            }
+            let d = a.int_in(1, "d", 1, 1 << 20)?;
+            g.gather(x, vec![Some(0); d])
+        },
+    },
+    Def {
+        name: "Zero",
+        r_name: "",
+        params: &[Int],
+        optional: 0,
+        usage: "Zero(d)",
+        dim_rule: "d",
+        doc: "the zero vector of dimension d",
+        build: |g, a| {
+            let d = a.int_in(0, "d", 1, 1 << 20)?;
+            Ok(g.constant_dim(0.0, d))
+        },
+    },
+    Def {
+        name: "IntInv",
+        r_name: "",
+        params: &[Int],
+        optional: 0,
+        usage: "IntInv(n)",
+        dim_rule: "1",
+        doc: "the constant 1/n",
+        build: |g, a| {
+            let n = a.int(0);
+            if n == 0 {
+                return Err(a.error("n must not be 0"));
+            }
+            Ok(g.constant(1.0 / n as f64))
+        },
+    },
+    Def {
+        name: "RatCst",
+        r_name: "",
+        params: &[Int, Int],
+        optional: 0,
+        usage: "RatCst(p, q)",
+        dim_rule: "1",
+        doc: "the constant p/q",
+        build: |g, a| {
+            let (p, q) = (a.int(0), a.int(1));
+            if q == 0 {
+                return Err(a.error("q must not be 0"));
+            }
+            Ok(g.constant(p as f64 / q as f64))
         },
     },
     Def {

@@ -9,6 +9,7 @@
 //! - LogSumExp:               out_c = m_c + log s_c
 //! - weighted LogSumExp:      out_e = m + log Σ_j exp(F − m) G_e
 //! - SumSoftMaxWeight:        out_e = (Σ_j exp(F − m) G_e) / (Σ_j exp(F − m))
+//! - Max_SumShiftExp(Weight): out = (m, Σ_j exp(F − m) G_e), the state itself
 //!
 //! `-Inf` entries contribute 0 (a row of only `-Inf` gives `-Inf`), `+Inf`
 //! gives `+Inf`, NaN propagates.
@@ -49,14 +50,23 @@ pub struct Layout {
     softmax: bool,
     /// Number of components of G (0 when unweighted).
     weights: usize,
+    /// Max_SumShiftExp: the output is the state (m, s).
+    raw: bool,
 }
 
 impl Layout {
     pub fn of(reduction: Reduction) -> Layout {
         match reduction {
-            Reduction::LogSumExp { dim, weight: None } => Layout { groups: dim, softmax: false, weights: 0 },
-            Reduction::LogSumExp { weight: Some(e), .. } => Layout { groups: 1, softmax: false, weights: e },
-            Reduction::SumSoftMaxWeight { weight } => Layout { groups: 1, softmax: true, weights: weight },
+            Reduction::LogSumExp { dim, weight: None } => {
+                Layout { groups: dim, softmax: false, weights: 0, raw: false }
+            }
+            Reduction::LogSumExp { weight: Some(e), .. } => {
+                Layout { groups: 1, softmax: false, weights: e, raw: false }
+            }
+            Reduction::SumSoftMaxWeight { weight } => Layout { groups: 1, softmax: true, weights: weight, raw: false },
+            Reduction::MaxSumShiftExp { weight } => {
+                Layout { groups: 1, softmax: false, weights: weight.unwrap_or(0), raw: true }
+            }
             other => unreachable!("not a log-sum-exp reduction: {other:?}"),
         }
     }
@@ -192,7 +202,12 @@ impl Layout {
         for gi in 0..self.groups {
             let m = maxima[gi].to_double();
             let sums = &sums[gi * channels..(gi + 1) * channels];
-            if self.softmax {
+            if self.raw {
+                out[0] = m;
+                for (o, s) in out[1..].iter_mut().zip(sums) {
+                    *o = s.to_double();
+                }
+            } else if self.softmax {
                 let norm = sums[0].to_double();
                 for (o, s) in out.iter_mut().zip(&sums[1..]) {
                     *o = s.to_double() / norm;

@@ -50,8 +50,10 @@ pub enum Signature {
     KAxis,
     /// `Name(F, axis)` or `Name(F, axis, G)`
     AxisOptWeight,
-    /// `Name(F, axis, G)`
+    /// `Name(F, axis, G)` (or `Name(F, G, axis)`)
     AxisWeight,
+    /// `Name(dim, axis)`: Zero_Reduction.
+    DimAxis,
 }
 
 impl Signature {
@@ -59,8 +61,9 @@ impl Signature {
         match self {
             Signature::Axis => "(F, axis)",
             Signature::KAxis => "(F, K, axis)",
-            Signature::AxisOptWeight => "(F, axis) or (F, axis, G)",
-            Signature::AxisWeight => "(F, axis, G)",
+            Signature::AxisOptWeight => "(F, axis), (F, axis, G) or (F, G, axis)",
+            Signature::AxisWeight => "(F, axis, G) or (F, G, axis)",
+            Signature::DimAxis => "(dim, axis)",
         }
     }
 }
@@ -78,6 +81,10 @@ const TABLE: &[(&str, Signature)] = &[
     ("KMin_ArgKMin_Reduction", Signature::KAxis),
     ("LogSumExp_Reduction", Signature::AxisOptWeight),
     ("SumSoftMaxWeight_Reduction", Signature::AxisWeight),
+    ("LogSumExpWeight_Reduction", Signature::AxisWeight),
+    ("Max_SumShiftExp_Reduction", Signature::Axis),
+    ("Max_SumShiftExpWeight_Reduction", Signature::AxisWeight),
+    ("Zero_Reduction", Signature::DimAxis),
 ];
 
 /// A reduction with the dimensions of the formula(s) it reduces.
@@ -95,6 +102,11 @@ pub enum Reduction {
     LogSumExp { dim: usize, weight: Option<usize> },
     /// Σ_j exp(F_ij) G_ij / Σ_j exp(F_ij), F of dimension 1.
     SumSoftMaxWeight { weight: usize },
+    /// KeOps' Max_SumShiftExp(Weight)_Reduction, the state of the stable
+    /// log-sum-exp itself: (m_i, s_i) with m_i = max_j F_ij and
+    /// s_i = Σ_j exp(F_ij − m_i) G_ij (G = 1 without weight), F of
+    /// dimension 1; output m then s (1 + dim(G) columns).
+    MaxSumShiftExp { weight: Option<usize> },
 }
 
 impl Reduction {
@@ -143,6 +155,16 @@ impl Reduction {
                 scalar_f("")?;
                 Reduction::SumSoftMaxWeight { weight: weight.unwrap_or(1) }
             }
+            "LogSumExpWeight_Reduction" => {
+                scalar_f("when a weight G is given")?;
+                Reduction::LogSumExp { dim, weight }
+            }
+            "Max_SumShiftExp_Reduction" | "Max_SumShiftExpWeight_Reduction" => {
+                scalar_f("")?;
+                Reduction::MaxSumShiftExp { weight }
+            }
+            // Zero_Reduction(dim, axis): the Sum of a zero vector.
+            "Zero_Reduction" => Reduction::Sum { dim },
             other => return Err(Error::formula(format!("unknown reduction '{other}'"), Some(column))),
         })
     }
@@ -156,6 +178,7 @@ impl Reduction {
             Reduction::KMin { k, dim, values, indices } => (cols(values, k * dim), cols(indices, k * dim)),
             Reduction::LogSumExp { dim, weight } => (weight.unwrap_or(dim), 0),
             Reduction::SumSoftMaxWeight { weight } => (weight, 0),
+            Reduction::MaxSumShiftExp { weight } => (1 + weight.unwrap_or(1), 0),
         }
     }
 
@@ -236,7 +259,7 @@ impl Monoid {
             Reduction::Sum { dim } => sum::state_len(dim, self.scheme),
             Reduction::MinMax { dim, .. } => (dim, dim),
             Reduction::KMin { k, dim, .. } => (k * dim, k * dim),
-            Reduction::LogSumExp { .. } | Reduction::SumSoftMaxWeight { .. } => {
+            Reduction::LogSumExp { .. } | Reduction::SumSoftMaxWeight { .. } | Reduction::MaxSumShiftExp { .. } => {
                 (logsumexp::Layout::of(self.reduction).state_len(), 0)
             }
         }
@@ -247,7 +270,7 @@ impl Monoid {
         match self.reduction {
             Reduction::Sum { .. } => v.fill(T::zero()),
             Reduction::MinMax { .. } | Reduction::KMin { .. } => v.fill(T::nan()),
-            Reduction::LogSumExp { .. } | Reduction::SumSoftMaxWeight { .. } => {
+            Reduction::LogSumExp { .. } | Reduction::SumSoftMaxWeight { .. } | Reduction::MaxSumShiftExp { .. } => {
                 logsumexp::Layout::of(self.reduction).init(v)
             }
         }
@@ -275,7 +298,7 @@ impl Monoid {
             Reduction::Sum { dim } => sum::push(self.scheme, dim, v, tile),
             Reduction::MinMax { max, dim, .. } => minmax::push(max, dim, v, k, tile),
             Reduction::KMin { k: kk, dim, .. } => kmin::push(kk, dim, v, k, tile),
-            Reduction::LogSumExp { .. } | Reduction::SumSoftMaxWeight { .. } => {
+            Reduction::LogSumExp { .. } | Reduction::SumSoftMaxWeight { .. } | Reduction::MaxSumShiftExp { .. } => {
                 logsumexp::Layout::of(self.reduction).push(v, tile)
             }
         }
@@ -316,7 +339,7 @@ impl Monoid {
             Reduction::Sum { dim } => (sum::cuda(self.scheme, dim), sum::cuda_end_tile(self.scheme, dim)),
             Reduction::MinMax { max, dim, .. } => (minmax::cuda(max, dim), String::new()),
             Reduction::KMin { k, dim, .. } => (kmin::cuda(k, dim), String::new()),
-            Reduction::LogSumExp { .. } | Reduction::SumSoftMaxWeight { .. } => {
+            Reduction::LogSumExp { .. } | Reduction::SumSoftMaxWeight { .. } | Reduction::MaxSumShiftExp { .. } => {
                 (logsumexp::Layout::of(self.reduction).cuda(), String::new())
             }
         };
@@ -329,7 +352,7 @@ impl Monoid {
             Reduction::Sum { dim } => sum::merge(self.scheme, dim, v, ov),
             Reduction::MinMax { max, .. } => minmax::merge(max, v, k, ov, ok),
             Reduction::KMin { k: kk, dim, .. } => kmin::merge(kk, dim, v, k, ov, ok),
-            Reduction::LogSumExp { .. } | Reduction::SumSoftMaxWeight { .. } => {
+            Reduction::LogSumExp { .. } | Reduction::SumSoftMaxWeight { .. } | Reduction::MaxSumShiftExp { .. } => {
                 logsumexp::Layout::of(self.reduction).merge(v, ov)
             }
         }
@@ -346,7 +369,7 @@ impl Monoid {
             Reduction::KMin { k: kk, dim, values: want_v, indices: want_k } => {
                 kmin::finalize(kk, dim, want_v, want_k, v, k, values, indices)
             }
-            Reduction::LogSumExp { .. } | Reduction::SumSoftMaxWeight { .. } => {
+            Reduction::LogSumExp { .. } | Reduction::SumSoftMaxWeight { .. } | Reduction::MaxSumShiftExp { .. } => {
                 logsumexp::Layout::of(self.reduction).finalize(v, values)
             }
         }
@@ -433,6 +456,8 @@ mod tests {
         out.push(Monoid { reduction: Reduction::LogSumExp { dim: 2, weight: None }, scheme: SumScheme::Block });
         out.push(Monoid { reduction: Reduction::LogSumExp { dim: 1, weight: Some(2) }, scheme: SumScheme::Block });
         out.push(Monoid { reduction: Reduction::SumSoftMaxWeight { weight: 2 }, scheme: SumScheme::Block });
+        out.push(Monoid { reduction: Reduction::MaxSumShiftExp { weight: None }, scheme: SumScheme::Block });
+        out.push(Monoid { reduction: Reduction::MaxSumShiftExp { weight: Some(2) }, scheme: SumScheme::Block });
         out
     }
 
@@ -485,6 +510,14 @@ mod tests {
         assert!(close(&run(&red(Reduction::LogSumExp { dim: 1, weight: Some(1) }), &f, Some(&gpos), n, &[]).0, &[wlse]));
         let ssmw = f.iter().zip(&g).map(|(x, w)| x.exp() * w).sum::<f64>() / f.iter().map(|x| x.exp()).sum::<f64>();
         assert!(close(&run(&red(Reduction::SumSoftMaxWeight { weight: 1 }), &f, Some(&g), n, &[]).0, &[ssmw]));
+        let m = f.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let shifted = f.iter().map(|x| (x - m).exp()).sum::<f64>();
+        assert!(close(&run(&red(Reduction::MaxSumShiftExp { weight: None }), &f, None, n, &[]).0, &[m, shifted]));
+        let wshifted = f.iter().zip(&g).map(|(x, w)| (x - m).exp() * w).sum::<f64>();
+        assert!(close(
+            &run(&red(Reduction::MaxSumShiftExp { weight: Some(1) }), &f, Some(&g), n, &[]).0,
+            &[m, wshifted]
+        ));
     }
 
     #[test]
