@@ -164,3 +164,19 @@ test_that("round() takes digits as base R does", {
   expect_error(round(x_i, x), "should be a scalar", class = "keopsr_formula_error")
   expect_error(round(x_i, 2i), "should be a scalar", class = "keopsr_formula_error")
 })
+
+test_that("formula strings take rkeops' and pykeops' spellings", {
+  a <- c("x = Vi(3)", "y = Vj(3)", "e = Vi(1)", "w = Vj(1)")
+  e <- rnorm(10)
+  grad_op <- keops_kernel("Grad(Sum_Reduction(Exp(-SqDist(x, y)) * w, 1), x, e)", a)
+  op <- keops_kernel("Sum_Reduction(Exp(-SqDist(x, y)) * w, 1)", c("x = Vi(3)", "y = Vj(3)", "w = Vj(1)"))
+  expect_close(grad_op(list(x, y, e, w)), keops_grad(op, "x")(list(x, y, w, e)))
+  # Weights before the axis; lists as [..]; comparison operators.
+  F <- "-SqDist(x, y)"
+  ssw <- keops_kernel(sprintf("SumSoftMaxWeight_Reduction(%s, y, 1)", F), a[1:2])
+  expect_close(ssw(list(x, y)), sumsoftmaxweight(-sqdist(x_i, y_j), "j", y_j))
+  lt <- keops_kernel("Sum_Reduction((x < y) * w, 1)", a[c(1, 2, 4)])
+  expect_close(lt(list(x, y, w)), sum((x_i < y_j) * w_j, index = "j"))
+  expect_error(keops_kernel("Sum_Reduction(x + w, 1)", c("x = Vi(3)", "w = Vj(7)")),
+    "expects inputs of the same dimension or dimension 1. Received 3 and 7.", fixed = TRUE, class = "keopsr_dimension_error")
+})
