@@ -130,7 +130,7 @@ set_rkeops_options <- function(input = NULL) {
     }
     if (toupper(input$backend) == "GPU") use_gpu_or_warn() else keops_options(backend = "cpu")
   }
-  invisible(old[setdiff(names(old), character())])
+  invisible(old)
 }
 
 # rkeops' and pykeops' behaviour: a GPU request without a usable GPU warns
