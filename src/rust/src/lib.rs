@@ -126,16 +126,16 @@ fn options(settings: &List) -> keopsr_core::Result<Options> {
 }
 
 /// The inputs of a formula, converted (numeric data are not copied).
+/// Shapes are checked against the formula before any value is read, so that
+/// a wrong argument (a parameter given an ALTREP `1:1e9`) is an error
+/// before R expands it.
 fn formula_inputs(f: &Formula, inputs: &List) -> keopsr_core::Result<Vec<convert::Numeric>> {
-    let names = f.variables()?.into_iter().map(|v| v.describe()).collect::<Vec<_>>();
-    inputs
-        .values()
-        .enumerate()
-        .map(|(k, robj)| {
-            let name = names.get(k).cloned().unwrap_or_else(|| format!("input {}", k + 1));
-            convert::numeric(&robj, &name)
-        })
-        .collect()
+    let vars = f.variables()?;
+    let name = |k: usize| vars.get(k).map_or_else(|| format!("input {}", k + 1), |v| v.describe());
+    let shapes =
+        inputs.values().enumerate().map(|(k, robj)| convert::shape(&robj, &name(k))).collect::<keopsr_core::Result<Vec<_>>>()?;
+    keopsr_core::plan::check_shapes(&vars, &shapes)?;
+    inputs.values().enumerate().map(|(k, robj)| convert::numeric(&robj, &name(k))).collect()
 }
 
 /// What every evaluating entry point starts with: the parsed formula, the
