@@ -147,23 +147,16 @@ fn with_progress<R>(settings: &List, f: impl FnOnce() -> R) -> R {
 }
 
 /// The inputs of a formula, converted (numeric data are not copied).
+/// Shapes are checked against the formula before any value is read, so that
+/// a wrong argument (a parameter given an ALTREP `1:1e9`) is an error
+/// before R expands it.
 fn formula_inputs(f: &Formula, inputs: &List) -> keopsr_core::Result<Vec<convert::Numeric>> {
     let vars = f.variables()?;
-    inputs
-        .values()
-        .enumerate()
-        .map(|(k, robj)| {
-            let var = vars.get(k);
-            let name = var.map(|v| v.describe()).unwrap_or_else(|| format!("input {}", k + 1));
-            // A parameter's length is fixed by the formula: check it before
-            // the data are read, so that a long vector given by mistake (an
-            // ALTREP sequence such as 1:1e9) is not expanded first.
-            if let Some(v) = var.filter(|v| v.cat == keopsr_core::formula::Cat::P && robj.len() != v.dim) {
-                return Err(Error::Input(format!("parameter {name} needs {} value(s), got {}", v.dim, robj.len())));
-            }
-            convert::numeric(&robj, &name)
-        })
-        .collect()
+    let name = |k: usize| vars.get(k).map_or_else(|| format!("input {}", k + 1), |v| v.describe());
+    let shapes =
+        inputs.values().enumerate().map(|(k, robj)| convert::shape(&robj, &name(k))).collect::<keopsr_core::Result<Vec<_>>>()?;
+    keopsr_core::plan::check_shapes(&vars, &shapes)?;
+    inputs.values().enumerate().map(|(k, robj)| convert::numeric(&robj, &name(k))).collect()
 }
 
 /// What every evaluating entry point starts with: the parsed formula, the

@@ -93,9 +93,32 @@ pub struct Output {
     pub indices: Option<(usize, Vec<i32>)>,
 }
 
+/// The shape of an argument, known before its values are read: the R glue
+/// checks shapes first, so that a wrong argument (a parameter given an
+/// ALTREP `1:1e9`) is an error before R expands it into memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shape {
+    /// Number of values.
+    pub len: usize,
+    pub nrow: usize,
+    pub ncol: usize,
+    pub is_matrix: bool,
+}
+
+impl Input<'_> {
+    pub fn shape(&self) -> Shape {
+        Shape { len: self.values.len(), nrow: self.nrow, ncol: self.ncol, is_matrix: self.is_matrix }
+    }
+}
+
 /// Checks the inputs against the declared variables and returns the number
 /// of points indexed by i and by j (1 when no variable has that index).
 pub fn check_inputs(vars: &[VarInfo], inputs: &[Input<'_>]) -> Result<(usize, usize)> {
+    check_shapes(vars, &inputs.iter().map(Input::shape).collect::<Vec<_>>())
+}
+
+/// [`check_inputs`] from the shapes alone.
+pub fn check_shapes(vars: &[VarInfo], inputs: &[Shape]) -> Result<(usize, usize)> {
     if inputs.len() != vars.len() {
         let names: Vec<String> = vars.iter().map(|v| v.describe()).collect();
         return Err(Error::Input(format!(
@@ -107,22 +130,22 @@ pub fn check_inputs(vars: &[VarInfo], inputs: &[Input<'_>]) -> Result<(usize, us
     }
     let mut sizes: [Option<(usize, &VarInfo)>; 2] = [None, None];
     for (var, input) in vars.iter().zip(inputs) {
-        if input.values.len() != input.nrow * input.ncol {
+        if Some(input.len) != input.nrow.checked_mul(input.ncol) {
             return Err(Error::Internal(format!("input {} has an inconsistent shape", var.describe())));
         }
         match var.cat {
             Cat::P => {
-                if input.values.len() != var.dim {
+                if input.len != var.dim {
                     return Err(Error::Input(format!(
                         "parameter {} needs {} value(s), got {}",
                         var.describe(),
                         var.dim,
-                        input.values.len()
+                        input.len
                     )));
                 }
             }
             Cat::I | Cat::J => {
-                let (nrow, ncol) = if input.is_matrix { (input.nrow, input.ncol) } else { (input.values.len(), 1) };
+                let (nrow, ncol) = if input.is_matrix { (input.nrow, input.ncol) } else { (input.len, 1) };
                 if ncol != var.dim {
                     return Err(Error::Input(format!(
                         "argument {} needs a matrix with {} column(s) (one row per point), got {} column(s)",
@@ -480,5 +503,27 @@ fn rows_of(var: &VarInfo, input: &Input<'_>) -> usize {
     match var.cat {
         Cat::P => 1,
         Cat::I | Cat::J => input.values.len() / var.dim,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Shapes are checked without any data: a parameter of dimension 1
+    /// given a billion values (an ALTREP 1:1e9 in R) is an input error.
+    #[test]
+    fn shapes_are_checked_without_data() {
+        let f = Formula::parse("Sum_Reduction(x * p, 1)", &["x = Vi(2)", "p = Pm(1)"]).unwrap();
+        let vars = f.variables().unwrap();
+        let x = Shape { len: 10, nrow: 5, ncol: 2, is_matrix: true };
+        let p = Shape { len: 1_000_000_000, nrow: 1_000_000_000, ncol: 1, is_matrix: false };
+        let err = check_shapes(&vars, &[x, p]).unwrap_err();
+        assert_eq!(err.kind(), "input");
+        assert!(err.to_string().contains("needs 1 value(s), got 1000000000"), "{err}");
+        let p = Shape { len: 1, nrow: 1, ncol: 1, is_matrix: false };
+        assert_eq!(check_shapes(&vars, &[x, p]).unwrap(), (5, 1));
+        let bad = Shape { len: 3, nrow: 5, ncol: 2, is_matrix: true };
+        assert_eq!(check_shapes(&vars, &[bad, p]).unwrap_err().kind(), "internal");
     }
 }

@@ -284,3 +284,37 @@ impl Graph {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::formula::Expression;
+    use crate::ops::Op;
+    use crate::{evaluate, Formula, Input, Options};
+
+    fn root(formula: &str) -> Op {
+        let e = Expression::parse(formula, &["x = Vi(2)", "y = Vj(2)", "e = Vj(2)", "s = Vj(1)"]).unwrap();
+        e.graph.node(e.root).op
+    }
+
+    /// Derivatives that are zero by structure are the constant 0, with no
+    /// `g * 0` left for infinite g to turn into NaN.
+    #[test]
+    fn structural_zeros() {
+        assert_eq!(root("Grad(y * 2, x, e)"), Op::constant(0.0));
+        assert_eq!(root("Grad(Sign(x) * y, x, e)"), Op::constant(0.0));
+        assert_eq!(root("Grad(Step(x) + Floor(x) + Round(x, 1), x, e)"), Op::constant(0.0));
+        assert_eq!(root("Diff(LessThan(x, y) * y, x, e)"), Op::constant(0.0));
+        assert_eq!(root("Grad(Sum(x * y), y, s)"), root("x * s"));
+    }
+
+    /// The gradient of Max(w) is e at the selected component and exactly 0
+    /// elsewhere, also for an infinite e (a one-hot product gave 0 * Inf = NaN).
+    #[test]
+    fn max_passes_an_infinite_adjoint_to_its_component_only() {
+        let f = Formula::parse("Sum_Reduction(Grad(Max(w), w, s), 1)", &["w = Vi(2)", "s = Vj(1)"]).unwrap();
+        let (w, s) = ([1.0, 2.0, 0.0, 5.0], [f64::INFINITY]);
+        let out = evaluate(&f, &[Input::matrix(&w, 2, 2), Input::vector(&s)], &Options::default(), &mut || false).unwrap();
+        // Row 1 (1, 0): max at 0; row 2 (2, 5): max at 1. Column-major output.
+        assert_eq!(out.values.unwrap().1, vec![f64::INFINITY, 0.0, 0.0, f64::INFINITY]);
+    }
+}
