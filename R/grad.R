@@ -30,12 +30,22 @@ variable_position <- function(var, names, call) {
 #' Gradient of a formula operator
 #'
 #' `keops_grad(op, var)` returns the operator computing the gradient of the
-#' reduction defined by `op` (from [keops_kernel()]) with respect to one of
-#' its variables, as in rkeops 2.x: for weights \eqn{\eta} (one per output
-#' value), the gradient of \eqn{\sum \eta \cdot \mathrm{op}(\ldots)}. The new
-#' operator takes the inputs of `op` followed by `eta` (last, or named
-#' `eta`): a vector for formulas of dimension 1, or a matrix with one row per
-#' output row and one column per output value for vector-valued formulas.
+#' reduction defined by `op` (from [keops_kernel()] or `keops_grad()`) with
+#' respect to one of its variables, as in rkeops 2.x: for weights
+#' \eqn{\eta} (one per output value), the gradient of
+#' \eqn{\sum \eta \cdot \mathrm{op}(\ldots)}. The new operator is the
+#' formula `Grad(<formula of op>, var, eta)` with `eta` declared on the
+#' output index, with the output's dimension; it takes the inputs of `op`
+#' followed by `eta` (last, or named `eta`): a vector for formulas of
+#' dimension 1, or a matrix with one row per output row and one column per
+#' output value for vector-valued formulas. For a parameter (`Pm`) `var`,
+#' an `eta` with one value per output column (rkeops' `Pm` eta) is used for
+#' every output row.
+#'
+#' Gradients of gradients: `keops_grad(keops_grad(op, "x"), "x")` is the
+#' second-order operator `Grad(Grad(F, x, eta), x, eta2)`; its new weight
+#' (named `eta2`, then `eta3`, ...) has the first gradient's dimension, one
+#' row per point of `x`'s index.
 #'
 #' Every reduction can be differentiated. A variable indexed by the
 #' output index gets one gradient row per output row; a variable indexed by
@@ -44,25 +54,34 @@ variable_position <- function(var, names, call) {
 #' (weighted too) and SumSoftMaxWeight gradients are exact; Min, Max, KMin
 #' (and the values of Min_ArgMin, Max_ArgMax, KMin_ArgKMin) differentiate
 #' through the selected index (on ties, the smallest index, the one the
-#' reduction returns); ArgMin, ArgMax and ArgKMin have zero gradient. Inside
+#' reduction returns); ArgMin, ArgMax and ArgKMin have zero gradient (their
+#' eta has one column per returned index). Inside
 #' formulas, non-smooth operations have the derivatives listed in
 #' [keops_operations()]: Sign, Step, Floor, Round, comparisons, ArgMin,
 #' ArgMax and OneHot have zero derivative; Abs has Sign; Sqrt, Rsqrt and
 #' Norm2 have derivative 0 at 0 (a subgradient). Formula strings can also use
 #' `Grad(F, v, e)` and `Diff(F, v, u)` directly, nested to any order.
 #'
-#' @param op an operator from [keops_kernel()].
+#' rkeops differs for a variable of the reduced index: see
+#' `vignette("migrating-from-rkeops")`.
+#'
+#' @param op an operator from [keops_kernel()] or `keops_grad()`.
 #' @param var the variable: its name in the formula's arguments, or its
 #'   0-based position.
-#' @return A function of `input` (a list) returning the gradient matrix;
-#'   called without input, it describes itself like [keops_kernel()]
-#'   operators.
+#' @return A function `grad_op(input, inner_dim = "col")` returning the
+#'   gradient matrix; called without input, it describes itself like
+#'   [keops_kernel()] operators (with `var` and `eta`, the name of its
+#'   weight).
 #' @export
 #' @examples
 #' op <- keops_kernel("Sum_Reduction(Exp(-SqDist(x, y)) * b, 1)", c("x = Vi(3)", "y = Vj(3)", "b = Vj(1)"))
 #' dx <- keops_grad(op, "x")
 #' x <- matrix(rnorm(30), 10, 3); y <- matrix(rnorm(60), 20, 3); b <- rnorm(20)
 #' dx(list(x, y, b, rep(1, 10))) # 10 x 3
+#' # second order: the product of the Hessian in x by directions u
+#' dxx <- keops_grad(dx, "x")
+#' u <- matrix(rnorm(30), 10, 3)
+#' dxx(list(x, y, b, rep(1, 10), u)) # 10 x 3
 keops_grad <- function(op, var) {
   call <- sys.call()
   info <- if (is.function(op)) tryCatch(op(), error = function(e) NULL)
@@ -71,39 +90,80 @@ keops_grad <- function(op, var) {
   }
   names <- info$args_info$name
   pos <- variable_position(var, names, call)
+  spec <- gradient_formula(info, pos, call)
+  grad_op <- keops_kernel(spec$formula, spec$args, sum_scheme = if (is.null(info$sum_scheme)) "auto" else info$sum_scheme)
   function(input = NULL, inner_dim = "col", ranges = NULL) {
     if (!is.null(ranges)) {
       keopsr_abort("input", "gradient operators do not take ranges: block-sparse gradients are not supported", sys.call())
     }
-    if (is.null(input)) {
-      return(list(formula = info$formula, args = info$args, args_info = info$args_info, var = names[pos + 1]))
-    }
+    if (is.null(input)) return(c(grad_op(), list(var = names[pos + 1], eta = spec$eta)))
     call <- sys.call()
     if (!is.list(input) || is.data.frame(input)) {
       keopsr_abort("input", "input must be a list: the inputs of the operator, then eta", call)
     }
     if (!is.null(names(input)) && all(names(input) != "")) {
-      missing_args <- setdiff(c(names, "eta"), names(input))
+      missing_args <- setdiff(c(names, spec$eta), names(input))
       if (length(missing_args)) {
         keopsr_abort("input", sprintf("no input named %s", paste(sQuote(missing_args, FALSE), collapse = ", ")), call)
       }
-      eta <- input$eta
-      input <- input[names]
-    } else {
-      if (length(input) != length(names) + 1) {
-        keopsr_abort("input", sprintf(
-          "the gradient operator needs %d inputs (%s, then eta), got %d",
-          length(names) + 1, paste(names, collapse = ", "), length(input)
-        ), call)
-      }
-      eta <- input[[length(input)]]
-      input <- input[seq_along(names)]
+      input <- unname(input[c(names, spec$eta)])
+    } else if (length(input) != length(names) + 1) {
+      keopsr_abort("input", sprintf(
+        "the gradient operator needs %d inputs (%s, then %s), got %d",
+        length(names) + 1, paste(names, collapse = ", "), spec$eta, length(input)
+      ), call)
     }
-    input <- points_by_row(input, info$args_info$category, inner_dim, call)
-    if (inner_dim == "row" && is.matrix(eta)) eta <- t(eta)
-    res <- value_and_grad(info$formula, info$args, input, pos, eta, call = call)
-    res$gradients[[1]]
+    if (info$args_info$category[pos + 1] == "Pm") {
+      input[[length(input)]] <- rows_of_eta(input, info$args_info, spec, inner_dim)
+    }
+    withCallingHandlers(grad_op(input, inner_dim), keopsr_error = function(e) {
+      e$call <- call
+      stop(e)
+    })
   }
+}
+
+# The formula and arguments of the gradient of `info`'s formula with respect
+# to its variable at 0-based position `pos`, with a new weight variable of
+# the output index and the output's dimension (the index count for Arg
+# reductions, whose gradient is zero). Formulas with inline variables
+# (`Vi(0, 3)`, no `args`) get inline spellings.
+gradient_formula <- function(info, pos, call) {
+  out <- check_result(keopsr_formula_info(info$formula, info$args), call)
+  category <- if (out$reduced_index == "j") "Vi" else "Vj"
+  dim <- if (out$value_cols > 0) out$value_cols else out$index_cols
+  names <- info$args_info$name
+  eta <- c("eta", paste0("eta", seq(2, length(names) + 2)))
+  eta <- eta[!eta %in% names][1]
+  if (length(info$args) == 0) {
+    v <- info$args_info[pos + 1, ]
+    var <- sprintf("%s(%d,%d)", v$category, pos, v$dim)
+    return(list(
+      formula = sprintf("Grad(%s, %s, %s(%d,%d))", info$formula, var, category, length(names), dim),
+      args = character(), eta = eta, eta_category = category, eta_dim = dim
+    ))
+  }
+  list(
+    formula = sprintf("Grad(%s, %s, %s)", info$formula, names[pos + 1], eta),
+    args = c(info$args, sprintf("%s = %s(%d)", eta, category, dim)),
+    eta = eta, eta_category = category, eta_dim = dim
+  )
+}
+
+# rkeops declares the weight of a parameter's gradient as a parameter: one
+# value per output column, the same for every output row. Such an eta is
+# repeated over the output rows (the points of the output index), in the
+# layout `inner_dim` asks for.
+rows_of_eta <- function(input, args_info, spec, inner_dim) {
+  eta <- input[[length(input)]]
+  if (!is.numeric(eta) || is.object(eta) || length(eta) != spec$eta_dim) return(eta)
+  points <- which(args_info$category == spec$eta_category)
+  if (!length(points)) return(eta)
+  first <- input[[points[1]]]
+  rows <- if (!is.matrix(first)) length(first) / args_info$dim[points[1]] else if (inner_dim == "row") ncol(first) else nrow(first)
+  if (rows == 1) return(eta)
+  eta <- matrix(as.double(eta), rows, spec$eta_dim, byrow = TRUE)
+  if (inner_dim == "row") t(eta) else eta
 }
 
 # The variables of a LazyTensor objective and the reduction formula.

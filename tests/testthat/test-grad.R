@@ -57,9 +57,50 @@ test_that("gradients of every reduction match finite differences", {
   check_reduction("KMin_ArgKMin_Reduction(x - y + p * b, 2, 0)")
 })
 
-test_that("arg reductions have zero gradient", {
+test_that("arg reductions have zero gradient and take an eta like any other", {
   op <- keops_kernel("ArgMin_Reduction(SqDist(x, y) + b * p, 1)", args)
-  expect_equal(keops_grad(op, "y")(c(inputs, list(eta = numeric(0)))), matrix(0, N, 2))
+  expect_equal(keops_grad(op, "y")(c(inputs, list(eta = rnorm(M)))), matrix(0, N, 2))
+  op <- keops_kernel("ArgKMin_Reduction(SqDist(x, y), 3, 1)", args)
+  expect_equal(keops_grad(op, "x")(c(inputs, list(eta = matrix(1, M, 3)))), matrix(0, M, 2))
+  expect_error(keops_grad(op, "x")(c(inputs, list(eta = rnorm(M)))), class = "keopsr_input_error")
+})
+
+test_that("a parameter's gradient takes rkeops' one-value eta, used for every output row", {
+  op <- keops_kernel("Sum_Reduction(Exp(-SqDist(x, y) * p) * b, 1)", args)
+  g <- keops_grad(op, "p")
+  expect_equal(g(c(inputs, list(eta = 2))), g(c(inputs, list(eta = rep(2, M)))))
+  expect_grad(g(c(inputs, list(eta = 2))), matrix(fd_grad(function(z) 2 * sum(op(list(x, y, b, z))), p), 1))
+  expect_equal(g(c(inputs, list(eta = 2)))[1, 1], g(list(t(x), t(y), b, p, 2), inner_dim = "row")[1, 1])
+  op2 <- keops_kernel("Sum_Reduction(Concat(b, b * p), 1)", args)
+  expect_equal(keops_grad(op2, "p")(c(inputs, list(eta = c(1, 3)))), matrix(3 * M * sum(b), 1, 1))
+  # a variable of an index keeps its strict eta: one value per output row
+  expect_error(keops_grad(op, "x")(c(inputs, list(eta = 2))), class = "keopsr_input_error")
+})
+
+test_that("keops_grad of keops_grad is the second-order gradient (Hessian times directions)", {
+  op <- keops_kernel("Sum_Reduction(Exp(-SqDist(x, y) * p) * b, 1)", args)
+  gx <- keops_grad(op, "x")
+  gxx <- keops_grad(gx, "x")
+  expect_equal(gxx()$eta, "eta2")
+  expect_match(gxx()$formula, "^Grad\\(Grad\\(Sum_Reduction")
+  eta <- rnorm(M); u <- matrix(rnorm(M * 2), M, 2)
+  got <- gxx(c(inputs, list(eta = eta, eta2 = u)))
+  ref <- fd_grad(function(z) sum(u * gx(list(z, y, b, p, eta))), x)
+  expect_grad(got, ref)
+  expect_equal(gxx(list(x, y, b, p, eta, u)), got)
+  # mixed: d/dy of <u, d/dx>, and d/dp
+  gxy <- keops_grad(gx, "y")
+  expect_grad(gxy(list(x, y, b, p, eta, u)), fd_grad(function(z) sum(u * gx(list(x, z, b, p, eta))), y))
+  gxp <- keops_grad(gx, "p")
+  expect_grad(gxp(list(x, y, b, p, eta, u)), matrix(fd_grad(function(z) sum(u * gx(list(x, y, b, z, eta))), p), 1))
+})
+
+test_that("keops_grad works on formulas with inline variables", {
+  op <- keops_kernel("Sum_Reduction(SqNorm2(Vi(0,2) - Vj(1,2)), 1)")
+  g <- keops_grad(op, 0)
+  e <- rnorm(M)
+  expect_grad(g(list(x, y, e)), fd_grad(function(z) sum(e * op(list(z, y))), x))
+  expect_grad(keops_grad(g, 0)(list(x, y, e, x)), fd_grad(function(z) sum(x * g(list(z, y, e))), x))
 })
 
 test_that("keops_grad takes variables by name or 0-based position, eta last or named", {
