@@ -28,8 +28,8 @@
 #'   matrices with one point per column instead, as rkeops allows (the
 #'   result keeps one row per point); `ranges` makes the reduction
 #'   block-sparse (see [keops_ranges()]). `op()` with no argument returns
-#'   the formula, the arguments, their types, the summation scheme and the
-#'   reduced index.
+#'   the formula, the arguments, their types and the summation scheme (the
+#'   four fields of rkeops' operators).
 #' @export
 #' @examples
 #' op <- keops_kernel(
@@ -54,10 +54,7 @@ keops_kernel <- function(formula, args = character(), sum_scheme = "auto") {
   )
   function(input = NULL, inner_dim = "col", ranges = NULL) {
     if (is.null(input)) {
-      return(list(
-        formula = formula, args = args, args_info = arg_info, sum_scheme = sum_scheme,
-        reduced_index = info$reduced_index
-      ))
+      return(list(formula = formula, args = args, args_info = arg_info, sum_scheme = sum_scheme))
     }
     call <- sys.call()
     if (!is.list(input) || is.data.frame(input)) {

@@ -26,9 +26,17 @@ apply_op <- function(name, ..., extra = NULL, call = sys.call(-1), complex = FAL
 # An integer argument of a formula (a position, a dimension), as a literal.
 int_arg <- function(n, what, call = sys.call(-1)) {
   if (!is.numeric(n) || length(n) != 1 || is.na(n) || n != round(n) || abs(n) > .Machine$integer.max) {
-    keopsr_abort("formula", sprintf("%s must be a whole number", what), call)
+    keopsr_abort("formula", sprintf("`%s` input argument should be an integer.", what), call)
   }
   format(as.integer(n))
+}
+
+# Positions and slices checked in R with rkeops' messages, before the core
+# checks the formula again (naming the operation): `x`'s dimension.
+dim_of <- function(x) if (is.LazyTensor(x)) x$dimres else length(x)
+
+check_dimension <- function(op, ok, message, call, kind = "formula") {
+  if (!ok) keopsr_abort(kind, paste0(op, ": ", message), call)
 }
 
 # An integer list argument, written Ind(a, b, ...).
@@ -251,7 +259,17 @@ clamp <- function(x, a, b) apply_op("Clamp", x, a, b)
 
 #' @rdname atan2
 #' @export
-clampint <- function(x, a, b) apply_op("ClampInt", x, extra = c(int_arg(a, "a"), int_arg(b, "b")))
+clampint <- function(x, a, b) {
+  call <- sys.call()
+  if (is.LazyTensor(a) || is.LazyTensor(b)) {
+    keopsr_abort("formula", paste(
+      "`clampint(x, y, z)` expects integer arguments for `y` and `z`.",
+      "Use clamp(x, y, z) for different `y` and `z` types."
+    ), call)
+  }
+  if (is_complex_operand(x)) keopsr_abort("formula", "`x` cannot be a ComplexLazyTensor.", call)
+  apply_op("ClampInt", x, extra = c(int_arg(a, "a", call), int_arg(b, "b", call)), call = call)
+}
 
 #' @rdname atan2
 #' @export
@@ -316,19 +334,57 @@ weightedsqdist <- function(x, y, s) apply_op("WeightedSqDist", s, x, y)
 #' elem(x_i, 0)
 #' extract(x_i, 1, 2)
 #' concat(x_i, elem(x_i, 2))
-elem <- function(x, m) apply_op("Elem", x, extra = int_arg(m, "m"))
+elem <- function(x, m) {
+  call <- sys.call()
+  m_arg <- int_arg(m, "m", call)
+  dim <- dim_of(x)
+  check_dimension("Elem", m >= 0 && m < dim, sprintf("Index `m` is out of bounds. Should be in [0, %d).", dim), call)
+  apply_op("Elem", x, extra = m_arg, call = call)
+}
 
 #' @rdname elem
 #' @export
-elemT <- function(x, m, n) apply_op("ElemT", x, extra = c(int_arg(n, "n"), int_arg(m, "m")))
+elemT <- function(x, m, n) {
+  call <- sys.call()
+  check_dimension("ElemT", dim_of(x) == 1, sprintf(
+    "`x` input argument should be a `LazyTensor` encoding a single value. Got dimension %d.", dim_of(x)
+  ), call, kind = "dimension")
+  m_arg <- int_arg(m, "m", call)
+  n_arg <- int_arg(n, "n", call)
+  check_dimension("ElemT", m >= 0 && m < n, sprintf("Index `m` is out of bounds. Should be in [0, %s).", n_arg), call)
+  apply_op("ElemT", x, extra = c(n_arg, m_arg), call = call)
+}
 
 #' @rdname elem
 #' @export
-extract <- function(x, m, d) apply_op("Extract", x, extra = c(int_arg(m, "m"), int_arg(d, "d")))
+extract <- function(x, m, d) {
+  call <- sys.call()
+  m_arg <- int_arg(m, "m", call)
+  d_arg <- int_arg(d, "d", call)
+  dim <- dim_of(x)
+  check_dimension("Extract", m >= 0 && m < dim, sprintf("Index `m` is out of bounds. Should be in [0, %d).", dim), call)
+  check_dimension("Extract", d >= 1 && m + d <= dim, sprintf(
+    "Slice dimension is out of bounds. Input `d` should be in [1, %d-m] where `m` is the starting index.", dim
+  ), call)
+  apply_op("Extract", x, extra = c(m_arg, d_arg), call = call)
+}
 
 #' @rdname elem
 #' @export
-extractT <- function(x, m, d) apply_op("ExtractT", x, extra = c(int_arg(m, "m"), int_arg(d, "d")))
+extractT <- function(x, m, d) {
+  call <- sys.call()
+  m_arg <- int_arg(m, "m", call)
+  d_arg <- int_arg(d, "d", call)
+  dim <- dim_of(x)
+  check_dimension("ExtractT", d >= dim, sprintf(
+    "Input `d` is out of bounds. Should be at least equal to `x` inner dimension, which is %d.", dim
+  ), call)
+  check_dimension("ExtractT", m >= 0 && m < d, "Index `m` is out of bounds. Should be in [0, `d`).", call)
+  check_dimension("ExtractT", d - m >= dim, sprintf(
+    "Slice dimension is out of bounds: `d` - `m` should be at least `x` inner dimension, which is %d.", dim
+  ), call)
+  apply_op("ExtractT", x, extra = c(m_arg, d_arg), call = call)
+}
 
 #' @rdname elem
 #' @export
@@ -336,7 +392,16 @@ concat <- function(x, y) apply_op("Concat", x, y)
 
 #' @rdname elem
 #' @export
-one_hot <- function(x, D) apply_op("OneHot", x, extra = int_arg(D, "D"))
+one_hot <- function(x, D) {
+  call <- sys.call()
+  if (is_complex_operand(x)) {
+    keopsr_abort("formula", "`one_hot` operation can only be applied to `LazyTensor`, not `ComplexLazyTensor`", call)
+  }
+  check_dimension("OneHot", dim_of(x) == 1, sprintf(
+    "One-hot encoding is only supported for scalar formulas. Got dimension %d.", dim_of(x)
+  ), call, kind = "dimension")
+  apply_op("OneHot", x, extra = int_arg(D, "D", call), call = call)
+}
 
 #' Small per-point matrices and tensors
 #'

@@ -40,12 +40,14 @@ LazyTensor <- function(x, index = NA, is_complex = FALSE) {
   if (!is.logical(is_complex) || length(is_complex) != 1 || is.na(is_complex)) {
     keopsr_abort("input", "is_complex must be TRUE or FALSE")
   }
-  if (inherits(x, "LazyTensor")) return(x)
+  # rkeops refuses a LazyTensor here; returning it would silently ignore
+  # `index` (Vi() of a j-variable stays indexed by j).
+  if (inherits(x, "LazyTensor")) keopsr_abort("input", "Input `x` is already a LazyTensor.")
   # Complex data make a complex LazyTensor (as in rkeops), never a real one.
   if (is.complex(x)) is_complex <- TRUE
   if (!((is.numeric(x) || is.complex(x)) && !is.object(x))) {
     keopsr_abort("input", sprintf(
-      "LazyTensor() needs a numeric or complex matrix or vector, got %s", describe_object(x)
+      "`x` input argument should be a matrix, a vector, a scalar or a complex value. LazyTensor() got %s", describe_object(x)
     ))
   }
   if (!is.null(dim(x)) && length(dim(x)) != 2) {

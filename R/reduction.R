@@ -2,21 +2,24 @@
 # and evaluates it.
 
 # 0 for a reduction over i, 1 over j (KeOps' axis codes).
-axis_code <- function(index, call) {
+axis_code <- function(index, call, na_ok = FALSE) {
   if (!is.character(index) || length(index) != 1 || !index %in% c("i", "j")) {
-    keopsr_abort("reduction", "`index` input argument should be a character, either 'i' or 'j' (the index reduced over).", call)
+    keopsr_abort("reduction", sprintf(
+      "`index` input argument should be a character, either 'i' or 'j'%s. It is the index reduced over.",
+      if (na_ok) ", or NA" else ""
+    ), call)
   }
   if (index == "i") "0" else "1"
 }
 
 check_K <- function(K, call) {
   if (!is.numeric(K) || length(K) != 1 || is.na(K) || K < 1 || K != round(K) || K > .Machine$integer.max) {
-    keopsr_abort("reduction", "`K` input argument should be an integer: a positive whole number", call)
+    keopsr_abort("reduction", "`K` input argument should be an integer. It must be a positive whole number.", call)
   }
   format(as.integer(K))
 }
 
-reduce_lazy <- function(name, x, index, K = NULL, weight = NULL, ranges = NULL, call = sys.call(-1)) {
+reduce_lazy <- function(name, x, index, K = NULL, weight = NULL, ranges = NULL, call = sys.call(-1), na_ok = FALSE) {
   if (!is.LazyTensor(x)) keopsr_abort("input", "`x` input should be a LazyTensor or a ComplexLazyTensor.", call)
   if (name %in% c("ArgMin", "ArgMax") && length(index) == 1 && is.na(index)) {
     return(apply_op(name, x, call = call))
@@ -27,7 +30,7 @@ reduce_lazy <- function(name, x, index, K = NULL, weight = NULL, ranges = NULL, 
       "%s reductions are not defined for complex LazyTensors (only sum); reduce Re(), Im() or Mod() instead", name
     ), call)
   }
-  axis <- axis_code(index, call)
+  axis <- axis_code(index, call, na_ok)
   if (!is.null(K)) K <- check_K(K, call)
   operands <- list(x)
   if (!is.null(weight)) operands <- list(x, as_operand(weight))
@@ -143,7 +146,7 @@ Summary.LazyTensor <- function(..., na.rm = FALSE) {
     sum = "Sum", min = "Min", max = "Max",
     keopsr_abort("reduction", sprintf("%s() is not a reduction of LazyTensors", .Generic), call)
   )
-  reduce_lazy(name, x, index, ranges = args$ranges, call = call)
+  reduce_lazy(name, x, index, ranges = args$ranges, call = call, na_ok = TRUE)
 }
 
 #' Arg-min and arg-max reductions
@@ -169,11 +172,11 @@ Summary.LazyTensor <- function(..., na.rm = FALSE) {
 #' x_i <- Vi(matrix(rnorm(30), 10, 3))
 #' y_j <- Vj(matrix(rnorm(60), 20, 3))
 #' argmin(sqdist(x_i, y_j), "j") # nearest y for each x
-argmin <- function(x, index = NA, ranges = NULL) reduce_lazy("ArgMin", x, index, ranges = ranges)
+argmin <- function(x, index = NA, ranges = NULL) reduce_lazy("ArgMin", x, index, ranges = ranges, na_ok = TRUE)
 
 #' @rdname argmin
 #' @export
-argmax <- function(x, index = NA, ranges = NULL) reduce_lazy("ArgMax", x, index, ranges = ranges)
+argmax <- function(x, index = NA, ranges = NULL) reduce_lazy("ArgMax", x, index, ranges = ranges, na_ok = TRUE)
 
 #' @rdname argmin
 #' @export
@@ -268,7 +271,7 @@ sumsoftmaxweight <- function(x, index, weight, ranges = NULL) {
 #' reduction.LazyTensor(sqdist(x_i, y_j), "ArgKMin", "j", opt_arg = 2)
 reduction.LazyTensor <- function(x, opstr, index, opt_arg = NA) {
   call <- sys.call()
-  if (!is.character(opstr) || length(opstr) != 1) keopsr_abort("reduction", "opstr must be a reduction name", call)
+  if (!is.character(opstr) || length(opstr) != 1) keopsr_abort("reduction", "`opstr` input should be a string text: the name of a reduction.", call)
   if (opstr %in% c("KMin", "ArgKMin", "KMin_ArgKMin")) {
     return(reduce_lazy(opstr, x, index, K = opt_arg, call = call))
   }

@@ -356,8 +356,9 @@ unaryop.LazyTensor <- function(x, opstr, opt_arg = NA, opt_arg2 = NA, res_type =
 binaryop.LazyTensor <- function(x, y, opstr, is_operator = FALSE, dim_check_type = "sameor1", res_type = NA,
                                 dim_res = NA, opt_arg = NA) {
   call <- sys.call()
-  if (is_operator) {
-    if (!opstr %in% names(.precedence)) keopsr_abort("formula", sprintf("'%s' is not an infix operator (+ - * / |)", opstr), call)
+  # A function name given with is_operator = TRUE (rkeops' "Add") is written
+  # as a function call, which the formula language also has.
+  if (is_operator && is.character(opstr) && opstr %in% names(.precedence)) {
     check_generic_operands(list(x, y), call)
     res <- if (is_complex_operand(x) || is_complex_operand(y)) {
       complex_arith(opstr, x, y, call)
@@ -381,7 +382,7 @@ check_generic_operands <- function(operands, call) {
   for (k in seq_along(operands)) {
     if (is.matrix(operands[[k]])) {
       keopsr_abort("input", sprintf(paste0(
-        "`%s` input argument should be a LazyTensor, a vector or a scalar.",
+        "`%s` input argument should be a LazyTensor, a ComplexLazyTensor, a vector or a scalar.",
         "\nIf you want to use a matrix, convert it to LazyTensor first."
       ), c("x", "y", "z")[k]), call)
     }
