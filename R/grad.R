@@ -171,7 +171,7 @@ lazy_reduction <- function(f, index, reduction, call) {
   if (!is.LazyTensor(f)) keopsr_abort("input", "f must be a LazyTensor", call)
   if (isTRUE(f$is_complex)) keopsr_abort("input", "gradients of complex LazyTensors are not supported", call)
   if (!is.character(reduction) || length(reduction) != 1) {
-    keopsr_abort("reduction", "`opstr` input should be a string text corresponding to a reduction formula (such as \"Sum\").", call)
+    keopsr_abort("reduction", "`opstr` input should be a string text corresponding to a reduction formula. For example \"Sum\".", call)
   }
   list(
     formula = sprintf("%s_Reduction(%s, %s)", reduction, f$formula, axis_code(index, call)),

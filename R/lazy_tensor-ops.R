@@ -413,13 +413,17 @@ one_hot <- function(x, D) {
 #' `tensordot(x, y, dimfa, dimfb, contfa, contfb, permute)` contracts
 #' row-major tensors of shapes `dimfa` and `dimfb` over the 0-based axes
 #' `contfa` and `contfb` (as `numpy.tensordot`: free axes of x, then of y),
-#' then permutes the output axes; `kron(x, y, dimfa, dimfb)` is the
-#' Kronecker product.
+#' then permutes the output axes as KeOps does: axis m of the contracted
+#' tensor goes to output position `permute[m + 1]` (the inverse of
+#' `numpy.transpose(t, permute)`, which takes output axis k from axis
+#' `permute[k + 1]`; the two agree for swaps of two axes);
+#' `kron(x, y, dimfa, dimfb)` is the Kronecker product.
 #'
 #' @param A,v,x,y LazyTensors.
 #' @param dimfa,dimfb shapes of x and y.
 #' @param contfa,contfb 0-based axes to contract.
-#' @param permute optional permutation of the output axes (0-based).
+#' @param permute optional permutation of the output axes (0-based, KeOps'
+#'   convention: see above).
 #' @return A LazyTensor.
 #' @export
 #' @examples

@@ -20,10 +20,10 @@ check_K <- function(K, call) {
 }
 
 reduce_lazy <- function(name, x, index, K = NULL, weight = NULL, ranges = NULL, call = sys.call(-1), na_ok = FALSE) {
-  if (!is.LazyTensor(x)) keopsr_abort("input", "`x` input should be a LazyTensor or a ComplexLazyTensor.", call)
   if (name %in% c("ArgMin", "ArgMax") && length(index) == 1 && is.na(index)) {
     return(apply_op(name, x, call = call))
   }
+  if (!is.LazyTensor(x)) keopsr_abort("input", "`x` input should be a LazyTensor or a ComplexLazyTensor.", call)
   complex <- is_complex_operand(x)
   if (complex && name != "Sum") {
     keopsr_abort("reduction", sprintf(
@@ -271,7 +271,7 @@ sumsoftmaxweight <- function(x, index, weight, ranges = NULL) {
 #' reduction.LazyTensor(sqdist(x_i, y_j), "ArgKMin", "j", opt_arg = 2)
 reduction.LazyTensor <- function(x, opstr, index, opt_arg = NA) {
   call <- sys.call()
-  if (!is.character(opstr) || length(opstr) != 1) keopsr_abort("reduction", "`opstr` input should be a string text: the name of a reduction.", call)
+  if (!is.character(opstr) || length(opstr) != 1) keopsr_abort("reduction", "`opstr` input should be a string text. It names a reduction, such as \"Sum\".", call)
   if (opstr %in% c("KMin", "ArgKMin", "KMin_ArgKMin")) {
     return(reduce_lazy(opstr, x, index, K = opt_arg, call = call))
   }

@@ -208,7 +208,7 @@ clean_rkeops <- function(verbose = TRUE, all = TRUE, remove_cache_dir = FALSE) {
 #' @examples
 #' x_i <- Vi(matrix(rnorm(6), 3, 2)); y_j <- Vj(matrix(rnorm(8), 4, 2))
 #' sum_reduction(sqdist(x_i, y_j), "j")
-sum_reduction <- function(x, index, ranges = NULL) reduce_lazy("Sum", x, index, ranges = ranges)
+sum_reduction <- function(x, index, ranges = NULL) reduce_lazy("Sum", x, index, ranges = ranges, na_ok = TRUE)
 
 #' @rdname sum_reduction
 #' @export

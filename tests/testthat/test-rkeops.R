@@ -222,3 +222,11 @@ test_that("LazyTensor() of a LazyTensor and named operators as rkeops", {
   expect_error(ternaryop.LazyTensor(x_i, x_i, x, "Clamp"), "a LazyTensor, a ComplexLazyTensor, a vector or a scalar.",
     fixed = TRUE, class = "keopsr_input_error")
 })
+
+test_that("argmin() of a number and sum_reduction() of a bad index behave as in rkeops", {
+  expect_true(is.LazyTensor(argmin(3)))
+  expect_equal(argmin(3)$dimres, 1)
+  x_i <- Vi(matrix(rnorm(6), 2, 3))
+  expect_error(sum_reduction(x_i, "b"), "either 'i' or 'j', or NA.", fixed = TRUE, class = "keopsr_reduction_error")
+  expect_error(argmin_reduction(x_i, 3), "either 'i' or 'j', or NA.", fixed = TRUE, class = "keopsr_reduction_error")
+})
