@@ -175,6 +175,8 @@ check_option <- function(name, value) {
 #' CPU: `keops_options(backend = "gpu")` is the strict form, an error),
 #' `rkeops_use_float32()` and `rkeops_use_float64()` the precision. They are
 #' shortcuts for [keops_options()], kept so that rkeops scripts run unchanged.
+#' `use_cpu()` and `use_gpu()` are rkeops 1.x names of the same switches
+#' (rkeops' "Using RKeOps" vignette still calls them).
 #'
 #' @param ncore number of CPU threads; `NULL` (default) keeps the current
 #'   setting, `0` uses all cores.
@@ -205,6 +207,14 @@ rkeops_use_cpu <- function(ncore = NULL) {
 #' @rdname rkeops_use_cpu
 #' @export
 rkeops_use_float32 <- function() keops_options(precision = "float32")
+
+#' @rdname rkeops_use_cpu
+#' @export
+use_cpu <- function(ncore = NULL) rkeops_use_cpu(ncore)
+
+#' @rdname rkeops_use_cpu
+#' @export
+use_gpu <- function(device = NULL) rkeops_use_gpu(device)
 
 #' @rdname rkeops_use_cpu
 #' @export

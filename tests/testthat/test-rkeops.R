@@ -39,6 +39,12 @@ test_that("rkeops options are keops_options() under rkeops' names", {
   expect_error(get_rkeops_options("foo"), class = "keopsr_option_error")
   expect_error(rkeops_use_gpu(device = "0"), class = "keopsr_option_error")
   expect_error(rkeops_use_cpu(ncore = "0"), class = "keopsr_option_error")
+  # rkeops 1.x names, still in rkeops' vignette
+  use_cpu(1)
+  expect_equal(keops_options()$threads, 1L)
+  expect_error(use_gpu(device = "0"), class = "keopsr_option_error")
+  if (!keops_info()$usable) expect_warning(use_gpu(), class = "keopsr_backend_warning")
+  use_cpu(0)
   if (!keops_info()$usable) {
     expect_warning(set_rkeops_options(list(backend = "GPU")), class = "keopsr_backend_warning")
     expect_equal(get_rkeops_options("backend"), "CPU")
