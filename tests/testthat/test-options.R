@@ -30,3 +30,20 @@ test_that("options set to NULL are kept and can be restored", {
   expect_true(all(c("devices", "cache_dir") %in% names(keops_options())))
   expect_null(keops_options()$cache_dir)
 })
+
+test_that("gemm = always/never/auto give the dense result for high-dimensional kernels", {
+  set.seed(11)
+  x <- matrix(rnorm(40 * 64), 40, 64) + 1e3
+  y <- matrix(rnorm(70 * 64), 70, 64) + 1e3
+  b <- rnorm(70)
+  dense <- exp(-dense_sqdist(x, y) / 64) %*% b
+  old <- keops_options()
+  on.exit(keops_options(old))
+  for (choice in c("always", "never", "auto")) {
+    keops_options(gemm = choice)
+    got <- sum(exp(-sqdist(Vi(x), Vj(y)) / 64) * Vj(b), index = "j")
+    expect_lt(max(abs(got - dense) / abs(dense)), 1e-9)
+    expect_equal(argKmin(sqdist(Vi(x), Vj(y)), 3, "j"), t(apply(dense_sqdist(x, y), 1, order))[, 1:3])
+  }
+  expect_error(keops_options(gemm = "yes"), class = "keopsr_option_error")
+})

@@ -8,7 +8,7 @@ use extendr_api::prelude::*;
 use keopsr_core::formula::{DEP_I, DEP_J};
 use keopsr_core::reduction::SumScheme;
 use keopsr_core::solve::CgOptions;
-use keopsr_core::{Backend, Error, Expression, Formula, Input, Options, Output, Precision, Prepared, Ranges};
+use keopsr_core::{Backend, Error, Expression, Formula, Gemm, Input, Options, Output, Precision, Prepared, Ranges};
 
 mod convert;
 mod interrupt;
@@ -121,6 +121,10 @@ fn options(settings: &List) -> keopsr_core::Result<Options> {
         sum_scheme: SumScheme::from_name(&text("sum_scheme")?)?,
         backend: Backend::from_name(&text("backend")?)?,
         gpu_mask,
+        gemm: match get("gemm").filter(|v| !v.is_null()) {
+            Some(_) => Gemm::from_name(&text("gemm")?)?,
+            None => Gemm::Auto,
+        },
     })
 }
 

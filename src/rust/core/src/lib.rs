@@ -21,7 +21,7 @@ pub mod solve;
 
 pub use error::{Error, Result};
 pub use formula::{Expression, Formula};
-pub use plan::{evaluate, Backend, Input, Options, Output, Precision, Prepared};
+pub use plan::{evaluate, Backend, Gemm, Input, Options, Output, Precision, Prepared};
 pub use ranges::Ranges;
 
 /// The floating-point types the engines compute in (f64 by default, f32 on request).
@@ -36,6 +36,10 @@ pub trait Real: num_traits::Float + Send + Sync + std::fmt::Debug + 'static {
     /// The CPU must support AVX2 and FMA.
     #[cfg(target_arch = "x86_64")]
     unsafe fn exp_map_fma(xs: &[Self], scale: Self, out: &mut [Self]);
+    /// `c = a b` for `a` (m × k), `b` (k × n) and `c` (m × n) with the given
+    /// [row, column] strides, by `matrixmultiply` (the GEMM of `cpu::gram`).
+    #[allow(clippy::too_many_arguments)]
+    fn gemm(m: usize, k: usize, n: usize, a: &[Self], sa: [usize; 2], b: &[Self], sb: [usize; 2], c: &mut [Self], sc: [usize; 2]);
 }
 
 impl Real for f64 {
@@ -56,6 +60,18 @@ impl Real for f64 {
     unsafe fn exp_map_fma(xs: &[Self], scale: Self, out: &mut [Self]) {
         ops::fastexp::exp_map_f64_fma(xs, scale, out)
     }
+    fn gemm(m: usize, k: usize, n: usize, a: &[Self], sa: [usize; 2], b: &[Self], sb: [usize; 2], c: &mut [Self], sc: [usize; 2]) {
+        let last = |r: usize, cols: usize, s: [usize; 2]| (r.max(1) - 1) * s[0] + (cols.max(1) - 1) * s[1] + 1;
+        assert!(a.len() >= last(m, k, sa) && b.len() >= last(k, n, sb) && c.len() >= last(m, n, sc));
+        let i = |v: usize| v as isize;
+        // SAFETY: the asserts check that every element the strides reach is
+        // inside its slice.
+        unsafe {
+            matrixmultiply::dgemm(
+                m, k, n, 1.0, a.as_ptr(), i(sa[0]), i(sa[1]), b.as_ptr(), i(sb[0]), i(sb[1]), 0.0, c.as_mut_ptr(), i(sc[0]), i(sc[1]),
+            )
+        }
+    }
 }
 
 impl Real for f32 {
@@ -75,5 +91,17 @@ impl Real for f32 {
     #[inline(always)]
     unsafe fn exp_map_fma(xs: &[Self], scale: Self, out: &mut [Self]) {
         ops::fastexp::exp_map_f32_fma(xs, scale, out)
+    }
+    fn gemm(m: usize, k: usize, n: usize, a: &[Self], sa: [usize; 2], b: &[Self], sb: [usize; 2], c: &mut [Self], sc: [usize; 2]) {
+        let last = |r: usize, cols: usize, s: [usize; 2]| (r.max(1) - 1) * s[0] + (cols.max(1) - 1) * s[1] + 1;
+        assert!(a.len() >= last(m, k, sa) && b.len() >= last(k, n, sb) && c.len() >= last(m, n, sc));
+        let i = |v: usize| v as isize;
+        // SAFETY: the asserts check that every element the strides reach is
+        // inside its slice.
+        unsafe {
+            matrixmultiply::sgemm(
+                m, k, n, 1.0, a.as_ptr(), i(sa[0]), i(sa[1]), b.as_ptr(), i(sb[0]), i(sb[1]), 0.0, c.as_mut_ptr(), i(sc[0]), i(sc[1]),
+            )
+        }
     }
 }

@@ -54,11 +54,65 @@ pub struct Options {
     pub backend: Backend,
     /// GPUs to use, as a bit mask of device ordinals (0: all).
     pub gpu_mask: u64,
+    /// GEMM tiles for high-dimensional pair terms on the CPU.
+    pub gemm: Gemm,
+}
+
+/// Whether the CPU computes high-dimensional SqDist and scalar products of an
+/// i- and a j-variable by GEMM tiles (see `cpu::gram`): `Auto` for Sum,
+/// LogSumExp and SumSoftMaxWeight reductions from [`GEMM_MIN_DIM_F64`] /
+/// [`GEMM_MIN_DIM_F32`] components on (Min, Max and K-min reductions keep
+/// the direct loop, whose distances are exact to the last bit), `Always` for
+/// every reduction and dimension >= 2, `Never`. The environment variable
+/// `KEOPSR_GEMM=off`/`on` overrides it (for measurements).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gemm {
+    Auto,
+    Always,
+    Never,
+}
+
+impl Gemm {
+    pub fn from_name(name: &str) -> Result<Gemm> {
+        match name {
+            "auto" => Ok(Gemm::Auto),
+            "always" => Ok(Gemm::Always),
+            "never" => Ok(Gemm::Never),
+            other => Err(Error::Option(format!("unknown gemm choice '{other}'; use \"auto\", \"always\" or \"never\""))),
+        }
+    }
+}
+
+/// Smallest dimension at which `Gemm::Auto` uses GEMM tiles, by precision
+/// (measured crossovers: `bench/RESULTS-gemm.md`).
+pub const GEMM_MIN_DIM_F64: usize = 32;
+pub const GEMM_MIN_DIM_F32: usize = 32;
+
+/// The smallest pair-term dimension computed by GEMM, if any.
+fn gemm_min_dim(options: &Options, reduction: crate::reduction::Reduction) -> Option<usize> {
+    use crate::reduction::Reduction as R;
+    let smooth = matches!(reduction, R::Sum { .. } | R::LogSumExp { .. } | R::SumSoftMaxWeight { .. } | R::MaxSumShiftExp { .. });
+    let auto = match options.precision {
+        Precision::F64 => GEMM_MIN_DIM_F64,
+        Precision::F32 => GEMM_MIN_DIM_F32,
+    };
+    match (crate::cpu::gram::forced(), options.gemm) {
+        (Some(false), _) | (None, Gemm::Never) => None,
+        (Some(true), _) | (None, Gemm::Always) => Some(2),
+        (None, Gemm::Auto) => smooth.then_some(auto),
+    }
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { precision: Precision::F64, threads: 0, sum_scheme: SumScheme::Block, backend: Backend::Cpu, gpu_mask: 0 }
+        Options {
+            precision: Precision::F64,
+            threads: 0,
+            sum_scheme: SumScheme::Block,
+            backend: Backend::Cpu,
+            gpu_mask: 0,
+            gemm: Gemm::Auto,
+        }
     }
 }
 
@@ -251,7 +305,8 @@ impl<'a> Prepared<'a> {
         }
         let monoid = Monoid { reduction: formula.reduction, scheme: options.sum_scheme };
         let gpu = choose_gpu(options.backend)?;
-        let program = Program::compile(&formula.graph, &formula.roots, formula.axis);
+        let program =
+            Program::compile(&formula.graph, &formula.roots, formula.axis, gemm_min_dim(options, formula.reduction));
         let nrows = vars.iter().zip(inputs).map(|(v, input)| rows_of(v, input)).collect();
         let values = match options.precision {
             Precision::F64 => Values::F64(inputs.iter().map(|i| i.values).collect()),
@@ -491,7 +546,10 @@ impl WithData for Diagonal<'_, '_> {
     type Out = Vec<f64>;
     fn run<T: GpuReal>(self, data: &[Data<'_, T>]) -> Result<Vec<f64>> {
         let p = self.prepared;
-        Ok(cpu::diagonal(&p.program, data, p.rows, p.options.threads)?.into_iter().map(|x| x.to_double()).collect())
+        // The diagonal is one pair per row: no GEMM.
+        let f = &p.formula;
+        let program = Program::compile(&f.graph, &f.roots, f.axis, None);
+        Ok(cpu::diagonal(&program, data, p.rows, p.options.threads)?.into_iter().map(|x| x.to_double()).collect())
     }
 }
 

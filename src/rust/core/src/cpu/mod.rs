@@ -9,6 +9,7 @@
 //! count gives bit-identical results. Memory: the monoid states of the output
 //! rows plus one scratch buffer per item — never an M × N buffer.
 
+pub mod gram;
 pub mod program;
 
 use std::ops::Range;
@@ -17,6 +18,7 @@ use std::sync::{Arc, Mutex};
 use rayon::prelude::*;
 
 use crate::buffer::try_filled;
+use gram::GramBlock;
 use crate::error::{Error, Result};
 use crate::ranges::Ranges;
 use crate::reduction::{Monoid, Tile};
@@ -191,12 +193,23 @@ fn run_item<T: Real>(program: &Program, monoid: &Monoid, inputs: &[Data<'_, T>],
     let mut states = States::new(monoid, rows.len())?;
     let mut scratch = try_filled(Some(program.scratch_len), T::zero())?;
     program.run_fixed(&mut scratch, inputs);
+    let mut grams =
+        program.grams.iter().map(|&g| GramBlock::new(g, rows.len(), program.tile)).collect::<Result<Vec<_>>>()?;
+    for g in &mut grams {
+        g.load_rows(inputs, rows.clone());
+    }
     for cols in &item.cols {
         let mut start = cols.start;
         while start < cols.end {
             let len = program.tile.min(cols.end - start);
             program.run_inner(&mut scratch, inputs, start, len);
+            for g in &mut grams {
+                g.load_tile(inputs, start, len);
+            }
             for (local, row) in rows.clone().enumerate() {
+                for (g, spec) in grams.iter().zip(&program.grams) {
+                    g.fill_row(inputs, local, &mut scratch[spec.out..]);
+                }
                 program.run_row(&mut scratch, inputs, row, start, len);
                 let tile = Tile {
                     f: &scratch[program.roots[0].offset..],
@@ -219,8 +232,12 @@ const DIAGONAL_ROWS: usize = 4096;
 
 /// The first component of the first reduced formula on the diagonal,
 /// F(i, i) for i < n: row i against reduced index i. Costs one evaluation of
-/// the formula per row, never an n × n matrix.
+/// the formula per row, never an n × n matrix. The program must have no
+/// GEMM pair terms (compiled with `gemm_min_dim = None`).
 pub fn diagonal<T: Real>(program: &Program, inputs: &[Data<'_, T>], n: usize, threads: usize) -> Result<Vec<T>> {
+    if !program.grams.is_empty() {
+        return Err(Error::Internal("the diagonal needs a program without GEMM pair terms".into()));
+    }
     let pool = thread_pool(threads)?;
     let blocks: Vec<Range<usize>> =
         (0..n).step_by(DIAGONAL_ROWS).map(|r0| r0..(r0 + DIAGONAL_ROWS).min(n)).collect();

@@ -11,6 +11,7 @@
 //!   rows of the work item;
 //! - `mixed`: depends on both, once per row and tile.
 
+use super::gram::{Gram, GramPair};
 use crate::formula::{Axis, Cat, Graph, NodeId};
 use crate::ops::arith::Operand;
 use crate::ops::vector::{PairSum, Side};
@@ -56,6 +57,9 @@ enum Kind {
     /// e^(s x) of a wide x, with the negation or narrow factor s of
     /// `Exp(-x)` or `Exp(x * s)` absorbed: one pass instead of two.
     ExpOf(Scale),
+    /// A pair term computed by GEMM for a block of rows (see `cpu::gram`):
+    /// its slot is filled before each row runs.
+    Gram,
 }
 
 /// The factor of [`Kind::ExpOf`].
@@ -105,6 +109,8 @@ pub struct Program {
     /// Whether the CPU runs the AVX2/FMA build of the loops (detected at run
     /// time: the package is compiled for baseline x86-64).
     pub avx2: bool,
+    /// Pair terms computed by GEMM, whose slots the caller fills per row.
+    pub grams: Vec<Gram>,
 }
 
 /// Whether to run the AVX2/FMA build of the loops: the CPU has them, and the
@@ -133,15 +139,19 @@ const MIN_TILE: usize = 16;
 pub const MAX_TILE: usize = 1024;
 
 impl Program {
-    pub fn compile(graph: &Graph, roots: &[NodeId], axis: Axis) -> Program {
+    /// Compiles the formula; pair terms (SqDist, scalar products) of an
+    /// output-index and a reduced-index variable of dimension at least
+    /// `gemm_min_dim` are computed by GEMM (`None`: never).
+    pub fn compile(graph: &Graph, roots: &[NodeId], axis: Axis, gemm_min_dim: Option<usize>) -> Program {
         let inner_bit = axis.inner().dep_bit();
         let outer_bit = axis.outer().dep_bit();
         let live = graph.live(roots);
         let wide = |id: NodeId| graph.deps(id) & inner_bit != 0;
         let fused = fusable(graph, roots, &live, inner_bit | outer_bit);
         let scaled = exp_arguments(graph, roots, &live, &fused, inner_bit);
+        let (grams, skipped) = gram_nodes(graph, roots, &live, &fused, axis, gemm_min_dim);
         let wide_dims: usize = (0..graph.len())
-            .filter(|&id| live[id] && wide(id))
+            .filter(|&id| live[id] && wide(id) && !skipped[id])
             .map(|id| if fused[id].is_some() { 1 } else { graph.dim(id) })
             .sum();
         let narrow_roots: usize = roots.iter().filter(|&&r| !wide(r)).map(|&r| graph.dim(r)).sum();
@@ -161,6 +171,7 @@ impl Program {
             tile,
             cost_per_pair: 0,
             avx2: has_avx2(),
+            grams: vec![],
         };
         let mut alloc = |dim: usize, wide: bool, fused: bool| {
             let slot = Slot { offset, dim, wide, fused };
@@ -173,8 +184,16 @@ impl Program {
         let mut chains: Vec<Vec<Instr>> = vec![Vec::new(); graph.len()];
         for id in (0..graph.len()).filter(|&id| live[id]) {
             let node = graph.node(id);
-            if scaled[id].is_some() {
-                continue; // computed by the Exp that uses it
+            if scaled[id].is_some() || skipped[id] {
+                continue; // computed by the Exp that uses it, or by a GEMM
+            }
+            if let Some((pair, x, y, dim)) = grams[id] {
+                let out = alloc(1, true, false);
+                slots[id] = Some(out);
+                program.grams.push(Gram { pair, x, y, dim, out: out.offset });
+                program.cost_per_pair += dim / GRAM_COST_DIVISOR;
+                push_instr(&mut program, graph, id, Instr { kind: Kind::Gram, out, args: vec![] }, outer_bit, inner_bit);
+                continue;
             }
             let out = if fused[id].is_some() { alloc(1, true, true) } else { alloc(node.dim, wide(id), false) };
             slots[id] = Some(out);
@@ -345,6 +364,7 @@ impl Program {
                 }
             }
             Kind::Const(v) => dst[..out.dim].fill(T::from_double(*v)),
+            Kind::Gram => {} // filled by the caller before the row runs
             #[cfg(target_arch = "x86_64")]
             Kind::Unary(Unary::Exp) | Kind::ExpOf(_) if self.avx2 => {
                 for c in 0..out.dim {
@@ -490,6 +510,73 @@ fn push_instr(program: &mut Program, graph: &Graph, id: NodeId, instr: Instr, ou
             program.mixed.push(instr)
         }
     }
+}
+
+/// A GEMM does a pair's D multiply-adds several times faster than the
+/// direct loop: its share of the work estimate that sizes work items.
+const GRAM_COST_DIVISOR: usize = 4;
+
+/// The pair sums to compute by GEMM (pair, input positions of the
+/// output-index and reduced-index variables, dimension), and the nodes not to
+/// compile: the element-wise nodes inside those sums, and variables that
+/// nothing else reads. Pair sums qualify when they are SqDist or a scalar
+/// product of two variables, one of each index, of dimension at least
+/// `min_dim`, whose inner nodes are fused into them (used by nothing else).
+#[allow(clippy::type_complexity)]
+fn gram_nodes(
+    graph: &Graph,
+    roots: &[NodeId],
+    live: &[bool],
+    fused: &[Option<NodeId>],
+    axis: Axis,
+    min_dim: Option<usize>,
+) -> (Vec<Option<(GramPair, usize, usize, usize)>>, Vec<bool>) {
+    let n = graph.len();
+    let mut grams = vec![None; n];
+    let mut skipped = vec![false; n];
+    let Some(min_dim) = min_dim.filter(|_| super::gram::forced() != Some(false)) else { return (grams, skipped) };
+    let var_of = |id: NodeId| match graph.node(id).op {
+        Op::Var(pos) => graph.var_info(pos).map(|v| (pos, v.cat)),
+        _ => None,
+    };
+    for id in (0..n).filter(|&id| live[id]) {
+        let Some((pair, x, y, between)) = PairSum::of_node(graph, id) else { continue };
+        let pair = match pair {
+            PairSum::SquaredDifference => GramPair::SqDist,
+            PairSum::Product => GramPair::Dot,
+            PairSum::AbsoluteDifference => continue,
+        };
+        // Both of the pair's dimension (a dimension-1 operand broadcasts: not a GEMM).
+        let dim = graph.dim(x);
+        if dim < min_dim || graph.dim(y) != dim || !between.iter().all(|&b| fused[b] == Some(id)) {
+            continue;
+        }
+        let (Some((px, cx)), Some((py, cy))) = (var_of(x), var_of(y)) else { continue };
+        let (px, py) = match (cx, cy) {
+            _ if cx == axis.outer() && cy == axis.inner() => (px, py),
+            _ if cx == axis.inner() && cy == axis.outer() => (py, px),
+            _ => continue,
+        };
+        grams[id] = Some((pair, px, py, dim));
+        for b in between {
+            skipped[b] = true;
+        }
+    }
+    let mut needed = vec![false; n];
+    for id in (0..n).filter(|&id| live[id] && !skipped[id] && grams[id].is_none()) {
+        for &a in &graph.node(id).args {
+            needed[a] = true;
+        }
+    }
+    for &r in roots {
+        needed[r] = true;
+    }
+    for id in 0..n {
+        if live[id] && !needed[id] && grams[id].is_none() && matches!(graph.node(id).op, Op::Var(_)) {
+            skipped[id] = true;
+        }
+    }
+    (grams, skipped)
 }
 
 /// Which nodes are fused into the sum that consumes them, and that sum:
