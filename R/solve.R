@@ -163,9 +163,12 @@ run_solver <- function(formula, args, inputs, var, rhs, alpha, tol, max_iter, pr
   check_inputs(inputs, args, call)
   precond <- match_precond(precond, call)
   check_solver_numbers(alpha, tol, max_iter, call)
-  if (precond %in% c("auto", "pivchol")) {
+  if (precond == "auto") {
+    # Operators that are not a scalar kernel times the unknown get "none".
+    K <- if (nrow(rhs$b) >= 1000) tryCatch(kernel(), keopsr_error = function(e) NULL)
+    precond <- if (is.null(K)) "none" else auto_precond(K, alpha, nrow(rhs$b))
+  } else if (precond == "pivchol") {
     K <- kernel()
-    if (precond == "auto") precond <- auto_precond(K, alpha, nrow(rhs$b))
   }
   if (precond == "pivchol") {
     check_square_kernel(K, call)
