@@ -555,6 +555,12 @@ love_factor <- function(object, tol, max_rank) {
     if (done) break
     q <- w / b[j]
   }
+  if (j >= max_rank && b[j] >= 1e-10 && change >= tol) {
+    warning(structure(class = c("keopsr_convergence_warning", "warning", "condition"), list(
+      message = sprintf("LOVE reached love_rank = %d with a relative variance change of %.2g > love_tol = %g; use variance = \"exact\" or a larger love_rank",
+                        max_rank, change, tol), call = NULL
+    )))
+  }
   lf <- list(G = pre$inv_sqrt(Qj), M = M, U = pre$U, s2 = pre$s2, rank = j)
   if (is.null(lf$U)) {
     lf$U <- matrix(0, n, 0)
