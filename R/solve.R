@@ -19,7 +19,17 @@
 #' costs one reduction for all of them. `precond = "jacobi"` divides
 #' residuals by the diagonal \eqn{K_{ii} + \alpha}{K_ii + alpha}, computed
 #' from the formula at i = j (n evaluations, no n x n matrix); it helps when
-#' the diagonal varies a lot (weighted kernels). A matrix that is not
+#' the diagonal varies a lot (weighted kernels). `precond = "pivchol"` uses
+#' \eqn{P = L L^\top + \alpha I}{P = L L' + alpha I} with L a partial pivoted
+#' Cholesky factor of K of rank `rank` ([keops_pivchol()]: `rank` kernel
+#' columns, no n x n matrix), applied by Woodbury's identity in
+#' \eqn{O(n \cdot rank)}{O(n rank)} per iteration; it cuts the iterations of
+#' smooth kernels with a moderate ridge by one to two orders of magnitude
+#' (for n = 3000 points on a line, a Gaussian kernel and alpha = 0.1: 281
+#' Jacobi iterations, 3 to 10 with rank 100; see [keops_mbcg()], which runs
+#' it). `precond = "auto"` (the default) is `"pivchol"` when n >= 1000 and
+#' alpha is at least 1e-8 times the mean of K's diagonal (below that,
+#' Woodbury's identity loses accuracy), `"none"` otherwise. A matrix that is not
 #' positive definite is a `keopsr_input_error`. Interrupts (Ctrl-C) are
 #' honoured within each iteration.
 #'
@@ -30,7 +40,8 @@
 #'   `1e-10`, as KeOps).
 #' @param tol relative residual at which to stop.
 #' @param max_iter most iterations (reductions).
-#' @param precond `"none"` or `"jacobi"`.
+#' @param precond `"auto"`, `"none"`, `"jacobi"` or `"pivchol"`.
+#' @param rank the rank of the `"pivchol"` preconditioner.
 #' @param ... unused.
 #' @return The solution a: a vector when b is a vector, else an n x r
 #'   matrix, with attributes `iterations` (number of reductions),
@@ -48,7 +59,7 @@
 #' Kd <- exp(-as.matrix(dist(x))^2 / 0.1)
 #' max(abs(a - solve(Kd + 0.1 * diag(100), b)))
 solve.LazyTensor <- function(a, b, alpha = 1e-10, tol = 1e-6, max_iter = 1000L,
-                             precond = c("none", "jacobi"), ...) {
+                             precond = c("auto", "none", "jacobi", "pivchol"), rank = 100L, ...) {
   call <- sys.call()
   K <- a
   if (isTRUE(K$is_complex)) keopsr_abort("input", "K must be a real LazyTensor, not a complex one", call)
@@ -60,7 +71,8 @@ solve.LazyTensor <- function(a, b, alpha = 1e-10, tol = 1e-6, max_iter = 1000L,
   vars <- merge_variables(list(K, B))
   formula <- sprintf("Sum_Reduction((%s) * %s, 1)", K$formula, B$formula)
   var <- match(B$formula, variable_names(vars$args)) - 1L
-  run_solver(formula, vars$args, unname(vars$data), var, rhs, alpha, tol, max_iter, precond, call)
+  run_solver(formula, vars$args, unname(vars$data), var, rhs, alpha, tol, max_iter, precond, call,
+             kernel = function() K, rank = rank)
 }
 
 #' @rdname solve.LazyTensor
@@ -73,7 +85,7 @@ solve.LazyTensor <- function(a, b, alpha = 1e-10, tol = 1e-6, max_iter = 1000L,
 #' @param var the name of the unknown argument (indexed by the reduced index).
 #' @export
 keops_solve <- function(op, input, b, var, alpha = 1e-10, tol = 1e-6, max_iter = 1000L,
-                        precond = c("none", "jacobi")) {
+                        precond = c("auto", "none", "jacobi", "pivchol"), rank = 100L) {
   call <- sys.call()
   if (!is.function(op) || !is.list(info <- tryCatch(op(), error = function(e) NULL)) || is.null(info$formula)) {
     keopsr_abort("input", "op must be an operator made by keops_kernel()", call)
@@ -101,7 +113,26 @@ keops_solve <- function(op, input, b, var, alpha = 1e-10, tol = 1e-6, max_iter =
     }
     input[[match(var, names)]] <- rhs$b
   }
-  run_solver(info$formula, info$args, unname(input), match(var, names) - 1L, rhs, alpha, tol, max_iter, precond, call)
+  pos <- match(var, names)
+  run_solver(info$formula, info$args, unname(input), pos - 1L, rhs, alpha, tol, max_iter, precond, call,
+             kernel = function() operator_kernel(info, input, pos, call), rank = rank)
+}
+
+# The kernel K of an operator Sum_Reduction(F, axis) linear in its argument
+# at position `pos` (dimension 1), as a LazyTensor whose j index is the
+# reduced one: F with the unknown bound to ones (for the diagonal and the
+# columns the pivoted Cholesky preconditioner reads).
+operator_kernel <- function(info, input, pos, call) {
+  m <- regmatches(info$formula, regexec("^\\s*Sum_Reduction\\((.*),\\s*([01])\\s*\\)\\s*$", info$formula))[[1]]
+  if (length(m) != 3 || info$args_info$dim[pos] != 1) {
+    keopsr_abort("option", "precond = \"pivchol\" needs an operator Sum_Reduction(F, axis) with an unknown of dimension 1", call)
+  }
+  cats <- info$args_info$category
+  if (m[3] == "0") cats <- c(Vi = "Vj", Vj = "Vi", Pm = "Pm")[cats]
+  input[[pos]] <- matrix(1, NROW(input[[pos]]), 1)
+  data <- stats::setNames(input, info$args_info$name)
+  args <- sprintf("%s = %s(%d)", info$args_info$name, cats, info$args_info$dim)
+  new_lazy_tensor(m[2], args, data, call)
 }
 
 # b as an n x r double matrix, and whether to return a vector.
@@ -124,34 +155,36 @@ rhs_matrix <- function(b, call) {
 
 variable_names <- function(args) trimws(sub("=.*$", "", args))
 
-run_solver <- function(formula, args, inputs, var, rhs, alpha, tol, max_iter, precond, call) {
+# "none" and "jacobi" run the CG of the Rust core (src/rust/core/src/solve.rs);
+# "pivchol" runs mbcg() (R/gp-linalg.R), whose Woodbury preconditioner is
+# dense O(n k) algebra, one reduction per iteration either way.
+run_solver <- function(formula, args, inputs, var, rhs, alpha, tol, max_iter, precond, call,
+                       kernel = NULL, rank = 100L) {
   check_inputs(inputs, args, call)
-  precond <- tryCatch(match.arg(precond, c("none", "jacobi")), error = function(e) {
-    keopsr_abort("option", "precond must be \"none\" or \"jacobi\"", call)
-  })
-  number <- function(v, what, ok) {
-    if (!is.numeric(v) || length(v) != 1 || is.na(v) || !ok(v)) keopsr_abort("option", what, call)
-    v
+  precond <- match_precond(precond, call)
+  check_solver_numbers(alpha, tol, max_iter, call)
+  if (precond == "auto") {
+    # Operators that are not a scalar kernel times the unknown get "none".
+    K <- if (nrow(rhs$b) >= 1000) tryCatch(kernel(), keopsr_error = function(e) NULL)
+    precond <- if (is.null(K)) "none" else auto_precond(K, alpha, nrow(rhs$b))
+  } else if (precond == "pivchol") {
+    K <- kernel()
   }
-  number(alpha, "alpha must be one finite number", is.finite)
-  number(tol, "tol must be one non-negative number", function(v) v >= 0)
-  number(max_iter, "max_iter must be a non-negative whole number", function(v) {
-    v >= 0 && v == round(v) && v <= .Machine$integer.max
-  })
-  res <- check_result(keopsr_solve(
+  if (precond == "pivchol") {
+    check_square_kernel(K, call)
+    if (nrow(rhs$b) != index_size(K, "i")) {
+      keopsr_abort("input", sprintf("b must have %d rows (one per point)", index_size(K, "i")), call)
+    }
+    pre <- make_preconditioner(K, alpha, "pivchol", rank, call)
+    res <- mbcg(kernel_matvec(K, alpha), rhs$b, pre$solve, tol, as.integer(max_iter))
+    res$x <- unname(res$x)
+    storage.mode(res$residuals) <- "double"
+    dimnames(res$residuals) <- NULL
+  } else res <- check_result(keopsr_solve(
     formula, args, inputs, as.integer(var), rhs$b, as.double(alpha), as.double(tol), as.integer(max_iter),
     precond == "jacobi", engine_settings()
   ), call)
-  if (!res$converged) {
-    worst <- max(res$residuals[nrow(res$residuals), ])
-    warning(structure(
-      class = c("keopsr_convergence_warning", "warning", "condition"),
-      list(message = sprintf(
-        "conjugate gradient stopped after max_iter = %d iterations with relative residual %.3g > tol = %.3g",
-        res$iterations, worst, tol
-      ), call = call)
-    ))
-  }
+  warn_convergence(res, tol, call)
   x <- if (rhs$vector) as.vector(res$x) else res$x
   attr(x, "iterations") <- res$iterations
   attr(x, "residuals") <- res$residuals

@@ -1,0 +1,268 @@
+# Gaussian processes and their building blocks against dense base-R
+# references: pivoted Cholesky, the preconditioned solve, SLQ log-determinant,
+# the marginal-likelihood gradient, keops_gp() fits and predictions, LOVE.
+
+# Dense kernel s2 kappa(r), r = |(x1 - x2) / ell|.
+dense_gp_kernel <- function(kernel, x1, x2, ell, s2) {
+  x1 <- as.matrix(x1); x2 <- as.matrix(x2)
+  ell <- rep_len(ell, ncol(x1))
+  R <- sqrt(dense_sqdist(sweep(x1, 2, ell, "/"), sweep(x2, 2, ell, "/")))
+  s2 * switch(kernel,
+    gaussian = exp(-R^2 / 2),
+    matern12 = exp(-R),
+    matern32 = (1 + sqrt(3) * R) * exp(-sqrt(3) * R),
+    matern52 = (1 + sqrt(5) * R + 5 * R^2 / 3) * exp(-sqrt(5) * R)
+  )
+}
+
+# Negative log marginal likelihood, theta = (log ell, log s2, log noise, mean).
+dense_nlml <- function(theta, x, y, kernel, n_ell) {
+  ell <- exp(theta[seq_len(n_ell)]); s2 <- exp(theta[n_ell + 1]); noise <- exp(theta[n_ell + 2])
+  m <- if (length(theta) > n_ell + 2) theta[n_ell + 3] else 0
+  C <- chol(dense_gp_kernel(kernel, x, x, ell, s2) + diag(noise, length(y)))
+  a <- backsolve(C, y - m, transpose = TRUE)
+  0.5 * sum(a^2) + sum(log(diag(C))) + 0.5 * length(y) * log(2 * pi)
+}
+
+central_diff <- function(f, theta, h = 1e-5) {
+  vapply(seq_along(theta), function(k) {
+    e <- replace(numeric(length(theta)), k, h)
+    (f(theta + e) - f(theta - e)) / (2 * h)
+  }, 0)
+}
+
+# The internal objective with fixed probes, as keops_gp() builds it.
+gp_state <- function(x, y, kernel = "gaussian", n_ell = 1L, dense = FALSE, rank = 200L, precond_tol = 1e-3,
+                     probes = 10L, tol = 1e-8, seed = 1) {
+  set.seed(seed)
+  x <- as.matrix(x)
+  list(x = x, y = y, kernel = kernel, mean = "constant", n_ell = n_ell, dense = dense, rank = rank,
+       precond_tol = precond_tol, tol = tol, max_iter = 1000L,
+       E1 = matrix(rnorm(rank * probes), rank, probes), E2 = matrix(rnorm(nrow(x) * probes), nrow(x), probes))
+}
+
+toy_data <- function(n, d = 2, seed = 1, sd = 0.1) {
+  set.seed(seed)
+  x <- matrix(runif(n * d), n, d)
+  y <- sin(6 * x[, 1]) + if (d > 1) cos(4 * x[, 2]) else 0
+  list(x = x, y = y + rnorm(n, sd = sd))
+}
+
+test_that("keops_diag() and keops_columns() match the dense matrix", {
+  set.seed(2)
+  x <- matrix(runif(60), 30, 2); w <- runif(30)
+  K <- exp(-sqdist(Vi(x), Vj(x)) / 0.3) * Vi(w) * Vj(w)
+  Kd <- exp(-dense_sqdist(x, x) / 0.3) * outer(w, w)
+  expect_close(keops_diag(K), diag(Kd), 1e-14)
+  expect_close(keops_columns(K, c(3, 7, 30)), Kd[, c(3, 7, 30)], 1e-14)
+  expect_error(keops_columns(K, 31), class = "keopsr_input_error")
+  expect_error(keops_diag(exp(-sqdist(Vi(x), Vj(x[1:5, ])))), class = "keopsr_input_error")
+})
+
+test_that("keops_pivchol() is the dense greedy pivoted Cholesky factor", {
+  set.seed(3)
+  x <- matrix(runif(200), 100, 2)
+  K <- exp(-sqdist(Vi(x), Vj(x)) / 0.2)
+  Kd <- exp(-dense_sqdist(x, x) / 0.2)
+  # Dense reference: pivot on the largest residual diagonal.
+  ref <- function(A, k) {
+    n <- nrow(A); L <- matrix(0, n, k); d <- diag(A); piv <- integer(k)
+    for (m in seq_len(k)) {
+      p <- which.max(d); piv[m] <- p
+      L[, m] <- (A[, p] - L[, seq_len(m - 1), drop = FALSE] %*% L[p, seq_len(m - 1)]) / sqrt(d[p])
+      d <- d - L[, m]^2
+    }
+    list(L = L, piv = piv, residual = sum(diag(A)) - sum(L^2))
+  }
+  pc <- keops_pivchol(K, rank = 15, tol = 0)
+  r <- ref(Kd, 15)
+  expect_identical(pc$pivots, r$piv)
+  expect_close(pc$L, r$L, 1e-10)
+  expect_equal(pc$residual_trace, r$residual, tolerance = 1e-8)
+  expect_equal(pc$residual_trace, sum(diag(Kd - tcrossprod(pc$L))), tolerance = 1e-8)
+  # Early stop at the relative residual trace.
+  pc2 <- keops_pivchol(K, rank = 100, tol = 1e-6)
+  expect_lt(ncol(pc2$L), 100)
+  expect_lte(pc2$residual_trace, 1e-6 * pc2$trace)
+  expect_lt(max(abs(tcrossprod(pc2$L) - Kd)), 1e-4)
+})
+
+test_that("pivoted-Cholesky preconditioned CG equals solve() and cuts iterations", {
+  set.seed(4)
+  n <- 1500
+  x <- matrix(sort(runif(n, 0, 6)))
+  K <- exp(-sqdist(Vi(x), Vj(x)) / (2 * 0.3^2))
+  Kd <- exp(-dense_sqdist(x, x) / (2 * 0.3^2))
+  B <- cbind(sin(x[, 1]) + rnorm(n, sd = 0.1), rnorm(n))
+  dense <- solve(Kd + 0.1 * diag(n), B)
+  a <- solve(K, B, alpha = 0.1, tol = 1e-10, precond = "pivchol", rank = 50)
+  expect_close(a, dense, 1e-7)
+  expect_true(attr(a, "converged"))
+  expect_identical(ncol(attr(a, "residuals")), 2L)
+  jac <- solve(K, B, alpha = 0.1, tol = 1e-10, precond = "jacobi")
+  expect_lte(5 * attr(a, "iterations"), attr(jac, "iterations"))
+  # "auto" is pivchol at this size.
+  auto <- solve(K, B[, 1], alpha = 0.1, tol = 1e-10)
+  expect_lte(attr(auto, "iterations"), attr(a, "iterations") + 2)
+  # keops_solve() with a formula operator, reducing over j and over i.
+  op <- keops_kernel("Sum_Reduction(Exp(-SqDist(x, y) / 0.18) * a, 1)", c("x = Vi(1)", "y = Vj(1)", "a = Vj(1)"))
+  s <- keops_solve(op, list(x = x, y = x), B[, 1], var = "a", alpha = 0.1, tol = 1e-10, precond = "pivchol", rank = 50)
+  expect_close(s, dense[, 1], 1e-7)
+  expect_lte(5 * attr(s, "iterations"), attr(jac, "iterations"))
+  op0 <- keops_kernel("Sum_Reduction(Exp(-SqDist(x, y) / 0.18) * a, 0)", c("x = Vi(1)", "y = Vj(1)", "a = Vi(1)"))
+  s0 <- keops_solve(op0, list(x = x, y = x), B[, 1], var = "a", alpha = 0.1, tol = 1e-10, precond = "pivchol", rank = 50)
+  expect_close(s0, dense[, 1], 1e-7)
+  expect_error(solve(K, B, alpha = 0.1, precond = "cholesky"), class = "keopsr_option_error")
+})
+
+test_that("keops_mbcg() tridiagonals give b'A^-1 b and its solutions match", {
+  set.seed(5)
+  x <- matrix(runif(400), 200, 2)
+  K <- exp(-sqdist(Vi(x), Vj(x)) / 0.1)
+  A <- exp(-dense_sqdist(x, x) / 0.1) + 0.05 * diag(200)
+  B <- matrix(rnorm(600), 200, 3)
+  for (precond in c("none", "jacobi", "pivchol")) {
+    res <- keops_mbcg(K, B, alpha = 0.05, precond = precond, rank = 20, tol = 1e-10)
+    expect_close(res$x, solve(A, B), 1e-7)
+    quad <- vapply(1:3, function(c) res$rz0[c] * solve(res$tridiag[[c]])[1, 1], 0)
+    expect_equal(quad, colSums(B * solve(A, B)), tolerance = 1e-7, label = precond)
+  }
+})
+
+test_that("keops_logdet() is within its standard error of determinant()", {
+  set.seed(6)
+  x <- matrix(runif(1000), 500, 2)
+  K <- exp(-sqdist(Vi(x), Vj(x)) / 0.05)
+  exact <- as.numeric(determinant(exp(-dense_sqdist(x, x) / 0.05) + 0.02 * diag(500))$modulus)
+  for (rank in c(0, 10, 60)) {
+    est <- keops_logdet(K, alpha = 0.02, probes = 30, rank = rank, seed = 11, tol = 1e-10)
+    se <- attr(est, "se")
+    expect_gt(se, 0)
+    expect_lt(abs(est - exact), 3 * se + 1e-8 * abs(exact))
+  }
+  # A better preconditioner, a smaller error bar; the seed fixes the estimate.
+  se_low <- attr(keops_logdet(K, alpha = 0.02, probes = 30, rank = 5, seed = 1), "se")
+  se_high <- attr(keops_logdet(K, alpha = 0.02, probes = 30, rank = 100, seed = 1), "se")
+  expect_lt(se_high, se_low / 5)
+  expect_identical(c(keops_logdet(K, 0.02, seed = 3)), c(keops_logdet(K, 0.02, seed = 3)))
+})
+
+test_that("the marginal-likelihood gradient matches finite differences of the dense likelihood", {
+  gp_objective <- getFromNamespace("gp_objective", "keopsr")
+  d <- toy_data(150, 2, seed = 7)
+  for (kernel in c("gaussian", "matern12", "matern32", "matern52")) {
+    for (n_ell in c(1L, 2L)) {
+      theta <- c(log(rep_len(c(0.3, 0.5), n_ell)), log(1.5), log(0.05), 0.2)
+      fd <- central_diff(function(th) dense_nlml(th, d$x, d$y, kernel, n_ell), theta)
+      v <- dense_nlml(theta, d$x, d$y, kernel, n_ell)
+      # Dense path: exact.
+      o <- gp_objective(theta, gp_state(d$x, d$y, kernel, n_ell, dense = TRUE))
+      expect_equal(o$value, v, tolerance = 1e-10)
+      expect_equal(o$gradient, fd, tolerance = 1e-5, label = paste("dense", kernel, n_ell))
+      # Iterative path with a preconditioner close to A: nearly exact.
+      it <- gp_objective(theta, gp_state(d$x, d$y, kernel, n_ell, rank = 150, precond_tol = 1e-12))
+      expect_equal(it$value, v, tolerance = 1e-6)
+      expect_equal(it$gradient, fd, tolerance = 1e-4, label = paste("iterative", kernel, n_ell))
+    }
+  }
+  # A coarse preconditioner: the stochastic estimates are unbiased, within
+  # their spread over independent probe sets.
+  d <- toy_data(300, 2, seed = 8)
+  theta <- c(log(0.3), log(1.5), log(0.05), 0.2)
+  fd <- central_diff(function(th) dense_nlml(th, d$x, d$y, "gaussian", 1L), theta)
+  runs <- sapply(1:8, function(s) {
+    gp_objective(theta, gp_state(d$x, d$y, rank = 8, precond_tol = 0, probes = 20, seed = s))$gradient
+  })
+  m <- rowMeans(runs)
+  se <- apply(runs, 1, sd) / sqrt(ncol(runs))
+  expect_true(all(abs(m - fd) < 4 * se + 1e-6 * abs(fd)))
+  expect_gt(max(se), 0)
+})
+
+test_that("keops_gp() matches a dense fit of the same likelihood by the same optimizer", {
+  d <- toy_data(400, 2, seed = 9)
+  # Reference: base-R dense likelihood, L-BFGS-B with numerical gradients.
+  theta0 <- c(log(0.3), log(1), log(0.1), 0)
+  ref <- optim(theta0, dense_nlml, x = d$x, y = d$y, kernel = "gaussian", n_ell = 1L, method = "L-BFGS-B",
+               control = list(factr = 1e5))
+  ref_par <- c(exp(ref$par[1:3]), ref$par[4])
+  for (method in c("dense", "iterative")) {
+    fit <- keops_gp(d$x, d$y, method = method, precond_tol = 1e-4,
+                    init = list(lengthscale = 0.3, variance = 1, noise = 0.1, mean = 0))
+    expect_s3_class(fit, "keops_gp")
+    cf <- coef(fit)
+    expect_named(cf, c("lengthscale", "variance", "noise", "mean"))
+    expect_equal(unname(cf[1:3]), ref_par[1:3], tolerance = 0.02, label = method)
+    expect_lt(abs(cf[[4]] - ref_par[4]), 0.02 * sqrt(cf[["variance"]]))
+    ll <- logLik(fit)
+    expect_s3_class(ll, "logLik")
+    expect_equal(attr(ll, "df"), 4L)
+    expect_false(is.null(attr(ll, "se")))
+    expect_equal(as.numeric(ll), -ref$value, tolerance = 1e-4)
+    # Predictions at the fit's hyperparameters equal the dense formulas.
+    set.seed(10)
+    xt <- matrix(runif(60), 30, 2)
+    p <- predict(fit, xt, se.fit = TRUE)
+    Kx <- dense_gp_kernel("gaussian", xt, d$x, cf[[1]], cf[[2]])
+    A <- dense_gp_kernel("gaussian", d$x, d$x, cf[[1]], cf[[2]]) + cf[[3]] * diag(400)
+    mu <- cf[[4]] + Kx %*% solve(A, d$y - cf[[4]])
+    v <- cf[[2]] - rowSums(Kx * t(solve(A, t(Kx))))
+    expect_close(p$fit, mu, 1e-6)
+    expect_close(p$se.fit, sqrt(v), 1e-6)
+    expect_close(p$se.obs, sqrt(v + cf[[3]]), 1e-6)
+    expect_close(predict(fit, xt), mu, 1e-6)
+    expect_close(fitted(fit), cf[[4]] + (A - cf[[3]] * diag(400)) %*% solve(A, d$y - cf[[4]]), 1e-6)
+    expect_close(fitted(fit) + residuals(fit), d$y, 1e-12)
+  }
+})
+
+test_that("LOVE variances agree with exact ones", {
+  d <- toy_data(1500, 2, seed = 11)
+  expect_warning(
+    fit <- keops_gp(d$x, d$y, method = "iterative", init = list(lengthscale = 0.4, variance = 2, noise = 0.01), maxit = 3),
+    class = "keopsr_convergence_warning"
+  )
+  set.seed(12)
+  xt <- matrix(runif(400), 200, 2)
+  exact <- predict(fit, xt, se.fit = TRUE, variance = "exact")
+  love <- predict(fit, xt, se.fit = TRUE, variance = "love")
+  expect_close(love$fit, exact$fit, 1e-12)
+  expect_lt(max(abs(love$se.fit - exact$se.fit) / exact$se.fit), 1e-3)
+  expect_gt(fit$cache$love$rank, 1)
+  # Far from the data the latent sd is the prior's.
+  far <- predict(fit, matrix(c(10, 10), 1), se.fit = TRUE, variance = "love")
+  expect_equal(far$se.fit, sqrt(coef(fit)[["variance"]]), tolerance = 1e-6)
+})
+
+test_that("keops_gp() S3 methods, ARD names, zero mean, 1-D plot and errors", {
+  d <- toy_data(120, 3, seed = 13)
+  fit <- keops_gp(d$x, d$y, kernel = "matern52", ard = TRUE, mean = "zero")
+  expect_named(coef(fit), c("lengthscale1", "lengthscale2", "lengthscale3", "variance", "noise"))
+  # The third input is irrelevant: its length scale is the largest.
+  expect_gt(coef(fit)[[3]], max(coef(fit)[1:2]))
+  expect_output(print(fit), "matern52")
+  expect_output(print(summary(fit)), "log-likelihood")
+  d1 <- toy_data(100, 1, seed = 14)
+  fit1 <- keops_gp(d1$x[, 1], d1$y, kernel = "matern32")
+  grDevices::pdf(NULL)
+  on.exit(grDevices::dev.off())
+  g <- plot(fit1)
+  expect_true(all(g$se.obs > g$se.fit))
+  expect_error(keops_gp(d$x, d$y[-1]), class = "keopsr_input_error")
+  expect_error(predict(fit, matrix(0, 2, 2)), class = "keopsr_input_error")
+})
+
+test_that("keops_gp() runs in float32 with float64 recurrences", {
+  d <- toy_data(1200, 2, seed = 15)
+  init <- list(lengthscale = 0.4, variance = 2, noise = 0.01)
+  f64 <- keops_gp(d$x, d$y, init = init, maxit = 15)
+  old <- keops_options(precision = "float32")
+  on.exit(keops_options(old))
+  f32 <- keops_gp(d$x, d$y, init = init, maxit = 15, tol = 1e-3, pred_tol = 1e-4)
+  # The variance and the mean are weakly identified here (a flat
+  # likelihood); the length scale, the noise, the likelihood and the
+  # predictions are not.
+  expect_equal(coef(f32)[c("lengthscale", "noise")], coef(f64)[c("lengthscale", "noise")], tolerance = 0.05)
+  expect_lt(abs(as.numeric(logLik(f32)) - as.numeric(logLik(f64))), 1)
+  expect_equal(predict(f32, d$x[1:5, ]), predict(f64, d$x[1:5, ]), tolerance = 1e-2)
+})
