@@ -138,10 +138,18 @@ run_solver <- function(formula, args, inputs, var, rhs, alpha, tol, max_iter, pr
   number(max_iter, "max_iter must be a non-negative whole number", function(v) {
     v >= 0 && v == round(v) && v <= .Machine$integer.max
   })
-  res <- check_result(keopsr_solve(
-    formula, args, inputs, as.integer(var), rhs$b, as.double(alpha), as.double(tol), as.integer(max_iter),
-    precond == "jacobi", engine_settings()
-  ), call)
+  res <- if (distributed_active()) {
+    distributed_solve(
+      formula, args, inputs, var, rhs$b, as.double(alpha), as.double(tol), as.integer(max_iter), precond == "jacobi", call
+    )
+  }
+  if (is.null(res)) {
+    res <- keopsr_solve(
+      formula, args, inputs, as.integer(var), rhs$b, as.double(alpha), as.double(tol), as.integer(max_iter),
+      precond == "jacobi", engine_settings()
+    )
+  }
+  res <- check_result(res, call)
   if (!res$converged) {
     worst <- max(res$residuals[nrow(res$residuals), ])
     warning(structure(
