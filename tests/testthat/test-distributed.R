@@ -110,6 +110,18 @@ test_that("a failing or lost worker is a keopsr_distributed_error naming the chu
   on.exit(keops_options(old), add = TRUE)
   on.exit(options(keopsr.distributed_fail_chunk = NULL), add = TRUE)
   keops_options(distributed = "future", distributed_split = "reduced")
+  if (requireNamespace("progressr", quietly = TRUE)) {
+    # One progressr update per chunk (progressr shows them when enabled).
+    ticks <- 0
+    # progressr signals nothing in non-interactive sessions unless enabled.
+    withr_old <- options(progressr.enable = TRUE)
+    on.exit(options(withr_old), add = TRUE)
+    withCallingHandlers(
+      min(sqdist(Vi(x), Vj(y)), index = "j"),
+      progression = function(p) if (identical(p$type, "update")) ticks <<- ticks + p$amount
+    )
+    expect_equal(ticks, 2)
+  }
   options(keopsr.distributed_fail_chunk = 2)
   err <- expect_error(min(sqdist(Vi(x), Vj(y)), index = "j"), class = "keopsr_distributed_error")
   expect_equal(err$chunk, 2)
