@@ -16,10 +16,11 @@ check_result <- function(res, call = sys.call(-1)) {
   res
 }
 
-# An R-side classed error, for arguments checked before reaching Rust.
-keopsr_abort <- function(kind, message, call = sys.call(-1)) {
+# An R-side classed error, for arguments checked before reaching Rust;
+# `...`: further fields of the condition (such as the failed chunk).
+keopsr_abort <- function(kind, message, call = sys.call(-1), ...) {
   stop(structure(
     class = c(paste0("keopsr_", kind, "_error"), "keopsr_error", "error", "condition"),
-    list(message = message, call = call)
+    list(message = message, call = call, ...)
   ))
 }

@@ -34,6 +34,39 @@ keopsr_reduce_ranges <- function(formula, args, inputs, settings, out_start, out
 #' @noRd
 keopsr_solve <- function(formula, args, inputs, var, b, alpha, tol, max_iter, jacobi, settings) .Call(wrap__keopsr_solve, formula, args, inputs, var, b, alpha, tol, max_iter, jacobi, settings)
 
+#' What the splitting of a reduction across processes needs to know
+#' (`R/distributed.R`), after the checks every evaluation makes (shapes,
+#' K against the points reduced over): output rows, reduced indices, the
+#' reduced index, each variable's category, K, and whether the formula is
+#' a gradient written around a reduction.
+#' @noRd
+keopsr_split_info <- function(formula, args, inputs) .Call(wrap__keopsr_split_info, formula, args, inputs)
+
+#' A reduction's unfinalized states for one chunk of the reduced index
+#' (`inputs` hold only the chunk's reduced-index points): `offset` is the
+#' chunk's first reduced index in the whole problem (0-based). `ranges`:
+#' NULL or `list(out_start, out_end, slices, red_start, red_end)` for the
+#' chunk. Returned as `list(rows, value_len, index_len, values, indices)`,
+#' row-major, indices 0-based as doubles (-1 for an empty slot).
+#' @noRd
+keopsr_reduce_partial <- function(formula, args, inputs, settings, offset, ranges) .Call(wrap__keopsr_reduce_partial, formula, args, inputs, settings, offset, ranges)
+
+#' Merges the partial states of consecutive chunks of the reduced index
+#' (a list, in chunk order, as returned by `keopsr_reduce_partial`) with
+#' the reduction's monoid and finalizes them: the reduction's output.
+#' @noRd
+keopsr_merge_partials <- function(formula, args, settings, partials) .Call(wrap__keopsr_merge_partials, formula, args, settings, partials)
+
+#' Conjugate-gradient solve of (K + alpha I) a = b, as `keopsr_solve`, with
+#' each product by K computed by the R function `matvec(p)` (p an n x r
+#' matrix; it returns K p, or NULL after recording an error, which ends the
+#' solve): the products are split across processes in R while the CG
+#' recurrence stays in the core. The formula and inputs are checked by the
+#' core solver first (with max_iter = 0: every check, no product), and the
+#' Jacobi diagonal is computed here.
+#' @noRd
+keopsr_solve_with <- function(formula, args, inputs, var, b, alpha, tol, max_iter, jacobi, settings, matvec) .Call(wrap__keopsr_solve_with, formula, args, inputs, var, b, alpha, tol, max_iter, jacobi, settings, matvec)
+
 #' Number of threads used by default (the available cores).
 #' @noRd
 keopsr_default_threads <- function() .Call(wrap__keopsr_default_threads)

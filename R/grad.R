@@ -11,6 +11,10 @@ value_and_grad <- function(formula, args, inputs, wrt, eta = NULL, want_value = 
     keopsr_abort("input", "eta must be a numeric matrix (one row per output row) or vector", call)
   }
   check_inputs(inputs, args, call)
+  if (distributed_active()) {
+    res <- distributed_value_and_grad(formula, args, unname(inputs), as.integer(wrt), eta, want_value, sum_scheme, call)
+    if (!is.null(res)) return(res)
+  }
   res <- keopsr_value_and_grad(formula, args, unname(inputs), as.integer(wrt), eta, want_value, engine_settings(sum_scheme))
   check_result(res, call)
 }

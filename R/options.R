@@ -10,7 +10,10 @@
   cache_dir = NULL,
   max_dense_bytes = 2^30,
   progress = "auto",
-  index_base = 1L
+  index_base = 1L,
+  distributed = "none",
+  distributed_split = "auto",
+  distributed_chunks = 0L
 )
 
 .keopsr_state <- new.env(parent = emptyenv())
@@ -70,6 +73,32 @@
 #'     rkeops does, for scripts ported from rkeops that add 1 themselves
 #'     (see `vignette("migrating-from-rkeops")`). Positions inside formulas
 #'     are 0-based either way.
+#'   - `distributed`: `"none"` (default) or `"future"`: every reduction
+#'     (LazyTensor reductions, [keops_kernel()] operators, gradients, `ranges`)
+#'     and every solve is split across the workers of the current
+#'     [future::plan()] (`plan(multisession)`, `plan(cluster, workers = hosts)`,
+#'     `future.batchtools`, ...), with the same results as one process
+#'     (float64: within 1e-12, indices identical). See
+#'     `vignette("scaling-out")`. With `plan(sequential)` (or any plan of one
+#'     worker) nothing changes. Needs the future package; progress is
+#'     reported through progressr (one tick per chunk) when the user enables
+#'     it. An error or a lost worker is a `keopsr_distributed_error` naming
+#'     the chunk (its `chunk` field; the worker's condition in `parent`).
+#'     Workers run with the caller's `precision`, `sum_scheme`, `threads` and
+#'     `backend`, and their own GPU settings (`devices`, `nvrtc`,
+#'     `cache_dir`): a worker with a usable GPU uses it under
+#'     `backend = "auto"`. Problems of fewer than 2^20 pairs (i, j) run in the
+#'     calling process unless `distributed_split` or `distributed_chunks` is set.
+#'     Gradients split their output rows; a formula string written
+#'     `Grad(R, v, e)` around a reduction runs in the calling process.
+#'   - `distributed_split`: how a reduction is split: `"auto"` (default:
+#'     output rows when there are at least 32 per chunk or as many as reduced
+#'     indices, else the reduced index), `"rows"` (each worker reduces its
+#'     output rows over the whole reduced index) or `"reduced"` (each worker
+#'     reduces every output row over its chunk of the reduced index; the
+#'     chunks' partial states are merged with the reduction's monoid).
+#'   - `distributed_chunks`: number of chunks, `0` (default) for one per
+#'     worker ([future::nbrOfWorkers()]).
 #' @return The options (a list), invisibly when setting.
 #' @export
 #' @examples
@@ -174,6 +203,15 @@ check_option <- function(name, value) {
       }
       value
     },
+    distributed = {
+      one_of(c("none", "future"))
+      if (value == "future" && !requireNamespace("future", quietly = TRUE)) {
+        keopsr_abort("option", "option 'distributed' = \"future\" needs the future package (install.packages(\"future\"))", call = NULL)
+      }
+      value
+    },
+    distributed_split = one_of(c("auto", "rows", "reduced")),
+    distributed_chunks = count(),
     max_dense_bytes = {
       if (!is.numeric(value) || length(value) != 1 || is.na(value) || value <= 0) {
         keopsr_abort("option", "option 'max_dense_bytes' must be a positive number of bytes", call = NULL)

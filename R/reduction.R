@@ -75,7 +75,10 @@ evaluate_formula <- function(formula, args, inputs, sum_scheme = NULL, call = sy
   check_inputs(inputs, args, call)
   opts <- keops_options()
   start <- proc.time()[["elapsed"]]
-  res <- if (is.null(ranges)) {
+  res <- if (distributed_active() &&
+    !is.null(split <- distributed_reduce(formula, args, unname(inputs), sum_scheme, ranges, call))) {
+    split
+  } else if (is.null(ranges)) {
     keopsr_reduce(formula, args, unname(inputs), engine_settings(sum_scheme))
   } else {
     keopsr_reduce_ranges(

@@ -176,14 +176,26 @@ run_solver <- function(formula, args, inputs, var, rhs, alpha, tol, max_iter, pr
       keopsr_abort("input", sprintf("b must have %d rows (one per point)", index_size(K, "i")), call)
     }
     pre <- make_preconditioner(K, alpha, "pivchol", rank, call)
+    # Its products are reductions, split across future workers when
+    # keops_options(distributed = "future").
     res <- mbcg(kernel_matvec(K, alpha), rhs$b, pre$solve, tol, as.integer(max_iter))
     res$x <- unname(res$x)
     storage.mode(res$residuals) <- "double"
     dimnames(res$residuals) <- NULL
-  } else res <- check_result(keopsr_solve(
-    formula, args, inputs, as.integer(var), rhs$b, as.double(alpha), as.double(tol), as.integer(max_iter),
-    precond == "jacobi", engine_settings()
-  ), call)
+  } else {
+    res <- if (distributed_active()) {
+      distributed_solve(
+        formula, args, inputs, var, rhs$b, as.double(alpha), as.double(tol), as.integer(max_iter), precond == "jacobi", call
+      )
+    }
+    if (is.null(res)) {
+      res <- keopsr_solve(
+        formula, args, inputs, as.integer(var), rhs$b, as.double(alpha), as.double(tol), as.integer(max_iter),
+        precond == "jacobi", engine_settings()
+      )
+    }
+    res <- check_result(res, call)
+  }
   warn_convergence(res, tol, call)
   x <- if (rhs$vector) as.vector(res$x) else res$x
   attr(x, "iterations") <- res$iterations

@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 what=${1:-test}
 
-packages=(r-base-dev r-cran-testthat r-cran-knitr r-cran-rmarkdown r-cran-roxygen2 r-cran-fnn r-cran-rann r-cran-rspectra r-cran-callr r-cran-cli r-cran-ggplot2)
+packages=(r-base-dev r-cran-testthat r-cran-knitr r-cran-rmarkdown r-cran-roxygen2 r-cran-fnn r-cran-rann r-cran-rspectra r-cran-callr r-cran-cli r-cran-ggplot2 r-cran-future r-cran-future.apply r-cran-parallelly r-cran-progressr)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -274,18 +274,200 @@ fn keopsr_reduce_ranges(
         let views: Vec<Input<'_>> = owned.iter().map(|a| a.view()).collect();
         let prepared = Prepared::new(&f, &views, &options)?;
         let (rows, inner) = prepared.shape();
-        let slices = slices
-            .iter()
-            .map(|&s| usize::try_from(s).map_err(|_| Error::Input("ranges: slices must be non-negative".into())))
-            .collect::<keopsr_core::Result<Vec<_>>>()?;
-        let ranges = Ranges::from_keops(
-            &intervals(out_start, out_end, "ranges of the output rows")?,
-            &slices,
-            &intervals(red_start, red_end, "ranges of the reduced index")?,
-            rows,
-            inner,
-        )?;
+        let ranges = ranges_of(out_start, out_end, slices, red_start, red_end, rows, inner)?;
         Ok(output(with_progress(&settings, || prepared.run(Some(&ranges), &mut interrupt::pending))?))
+    })
+}
+
+/// Block-sparse ranges from R's 0-based vectors (see `keopsr_reduce_ranges`).
+fn ranges_of(
+    out_start: &[i32],
+    out_end: &[i32],
+    slices: &[i32],
+    red_start: &[i32],
+    red_end: &[i32],
+    rows: usize,
+    inner: usize,
+) -> keopsr_core::Result<Ranges> {
+    let slices = slices
+        .iter()
+        .map(|&s| usize::try_from(s).map_err(|_| Error::Input("ranges: slices must be non-negative".into())))
+        .collect::<keopsr_core::Result<Vec<_>>>()?;
+    Ranges::from_keops(
+        &intervals(out_start, out_end, "ranges of the output rows")?,
+        &slices,
+        &intervals(red_start, red_end, "ranges of the reduced index")?,
+        rows,
+        inner,
+    )
+}
+
+/// What the splitting of a reduction across processes needs to know
+/// (`R/distributed.R`), after the checks every evaluation makes (shapes,
+/// K against the points reduced over): output rows, reduced indices, the
+/// reduced index, each variable's category, K, and whether the formula is
+/// a gradient written around a reduction.
+/// @noRd
+#[extendr]
+fn keopsr_split_info(formula: &str, args: Strings, inputs: List) -> Robj {
+    guarded(|| {
+        let f = Formula::parse(formula, &aliases(&args))?;
+        let owned = formula_inputs(&f, &inputs)?;
+        let views: Vec<Input<'_>> = owned.iter().map(|a| a.view()).collect();
+        // The checks only: f64 data are borrowed, never converted, and the
+        // CPU is chosen so that no GPU is looked for here.
+        let prepared = Prepared::new(&f, &views, &Options::default())?;
+        let (rows, inner) = prepared.shape();
+        let cats: Vec<&str> = prepared.variables().iter().map(|v| v.cat.keyword()).collect();
+        Ok(list!(
+            rows = rows as f64,
+            inner = inner as f64,
+            reduced = f.reduced_index(),
+            categories = cats,
+            k = f.reduction.k().map_or(1, |k| k as i32),
+            value_cols = f.reduction.output_cols().0 as i32,
+            grad_around = f.grad.is_some()
+        )
+        .into_robj())
+    })
+}
+
+/// A reduction's unfinalized states for one chunk of the reduced index
+/// (`inputs` hold only the chunk's reduced-index points): `offset` is the
+/// chunk's first reduced index in the whole problem (0-based). `ranges`:
+/// NULL or `list(out_start, out_end, slices, red_start, red_end)` for the
+/// chunk. Returned as `list(rows, value_len, index_len, values, indices)`,
+/// row-major, indices 0-based as doubles (-1 for an empty slot).
+/// @noRd
+#[extendr]
+fn keopsr_reduce_partial(formula: &str, args: Strings, inputs: List, settings: List, offset: f64, ranges: Robj) -> Robj {
+    guarded(|| {
+        let (f, options, owned) = prepare(formula, &args, &inputs, &settings)?;
+        let views: Vec<Input<'_>> = owned.iter().map(|a| a.view()).collect();
+        let prepared = Prepared::new(&f, &views, &options)?;
+        let (rows, inner) = prepared.shape();
+        if !(offset >= 0.0 && offset.fract() == 0.0 && offset <= i32::MAX as f64) {
+            return Err(Error::Internal(format!("bad chunk offset {offset}")));
+        }
+        let ranges = if ranges.is_null() {
+            None
+        } else {
+            let r = ranges.as_list().ok_or_else(|| Error::Internal("ranges must be a list".into()))?;
+            let field = |name: &str| -> keopsr_core::Result<Vec<i32>> {
+                r.iter()
+                    .find(|(n, _)| *n == name)
+                    .and_then(|(_, v)| v.as_integer_vector())
+                    .ok_or_else(|| Error::Internal(format!("ranges: no integer vector '{name}'")))
+            };
+            let (os, oe, sl, rs, re) =
+                (field("out_start")?, field("out_end")?, field("slices")?, field("red_start")?, field("red_end")?);
+            Some(ranges_of(&os, &oe, &sl, &rs, &re, rows, inner)?)
+        };
+        let part = prepared.run_states(ranges.as_ref(), offset as usize, &mut interrupt::pending)?;
+        let indices: Vec<f64> =
+            part.indices.iter().map(|&k| if k == keopsr_core::reduction::EMPTY { -1.0 } else { k as f64 }).collect();
+        Ok(list!(
+            rows = part.rows as f64,
+            value_len = part.value_len as f64,
+            index_len = part.index_len as f64,
+            values = part.values,
+            indices = indices
+        )
+        .into_robj())
+    })
+}
+
+/// Merges the partial states of consecutive chunks of the reduced index
+/// (a list, in chunk order, as returned by `keopsr_reduce_partial`) with
+/// the reduction's monoid and finalizes them: the reduction's output.
+/// @noRd
+#[extendr]
+fn keopsr_merge_partials(formula: &str, args: Strings, settings: List, partials: List) -> Robj {
+    guarded(|| {
+        let f = Formula::parse(formula, &aliases(&args))?;
+        let options = options(&settings)?;
+        let parts = partials
+            .values()
+            .enumerate()
+            .map(|(c, p)| partial_states(&p).map_err(|m| Error::Internal(format!("partial states of chunk {}: {m}", c + 1))))
+            .collect::<keopsr_core::Result<Vec<_>>>()?;
+        Ok(output(keopsr_core::merge_partials(&f, &parts, &options)?))
+    })
+}
+
+fn partial_states(p: &Robj) -> std::result::Result<keopsr_core::PartialStates, String> {
+    let list = p.as_list().ok_or("not a list")?;
+    let get = |name: &str| list.iter().find(|(n, _)| *n == name).map(|(_, v)| v).ok_or(format!("no '{name}'"));
+    let count = |name: &str| -> std::result::Result<usize, String> {
+        let x = get(name)?.as_real().ok_or(format!("'{name}' is not a number"))?;
+        if x >= 0.0 && x.fract() == 0.0 { Ok(x as usize) } else { Err(format!("bad '{name}'")) }
+    };
+    let values = get("values")?.as_real_vector().ok_or("'values' is not numeric")?;
+    let indices = get("indices")?
+        .as_real_vector()
+        .ok_or("'indices' is not numeric")?
+        .into_iter()
+        .map(|k| if k < 0.0 { Ok(keopsr_core::reduction::EMPTY) } else if k.fract() == 0.0 { Ok(k as usize) } else { Err("bad index".to_string()) })
+        .collect::<std::result::Result<Vec<_>, String>>()?;
+    Ok(keopsr_core::PartialStates {
+        rows: count("rows")?,
+        value_len: count("value_len")?,
+        index_len: count("index_len")?,
+        values,
+        indices,
+    })
+}
+
+/// Conjugate-gradient solve of (K + alpha I) a = b, as `keopsr_solve`, with
+/// each product by K computed by the R function `matvec(p)` (p an n x r
+/// matrix; it returns K p, or NULL after recording an error, which ends the
+/// solve): the products are split across processes in R while the CG
+/// recurrence stays in the core. The formula and inputs are checked by the
+/// core solver first (with max_iter = 0: every check, no product), and the
+/// Jacobi diagonal is computed here.
+/// @noRd
+#[extendr]
+#[allow(clippy::too_many_arguments)]
+fn keopsr_solve_with(
+    formula: &str,
+    args: Strings,
+    inputs: List,
+    var: i32,
+    b: &[f64],
+    alpha: f64,
+    tol: f64,
+    max_iter: i32,
+    jacobi: bool,
+    settings: List,
+    matvec: Function,
+) -> Robj {
+    guarded(|| {
+        let (f, options, owned) = prepare(formula, &args, &inputs, &settings)?;
+        let views: Vec<Input<'_>> = owned.iter().map(|a| a.view()).collect();
+        let var = usize::try_from(var).map_err(|_| Error::Internal(format!("bad variable position {var}")))?;
+        let max_iter = usize::try_from(max_iter)
+            .map_err(|_| Error::Option(format!("max_iter must be a non-negative whole number, got {max_iter}")))?;
+        let cg = CgOptions { alpha, tol, max_iter, jacobi };
+        keopsr_core::solve::solve(&f, &views, var, b, &options, &CgOptions { max_iter: 0, jacobi: false, ..cg }, &mut interrupt::pending)?;
+        let prepared = Prepared::new(&f, &views, &options)?;
+        let n = prepared.shape().0;
+        let r = b.len() / n.max(1);
+        let diag = if jacobi {
+            let ones = vec![1.0; n * r];
+            Some(prepared.diagonal(Some((var, &ones)))?)
+        } else {
+            None
+        };
+        let mut apply = |p: &[f64]| -> keopsr_core::Result<Vec<f64>> {
+            let pm = convert::matrix(p.iter().copied().collect_robj(), n, r);
+            let q = matvec.call(pairlist!(pm)).map_err(|e| Error::Internal(format!("the product by K failed: {e:?}")))?;
+            if q.is_null() {
+                return Err(Error::Internal("the distributed product by K failed".into()));
+            }
+            q.as_real_vector().ok_or_else(|| Error::Internal("the product by K returned no numbers".into()))
+        };
+        let sol = keopsr_core::solve::conjugate_gradient(n, r, b, &mut apply, diag.as_deref(), &cg)?;
+        Ok(solution(sol))
     })
 }
 
@@ -316,22 +498,27 @@ fn keopsr_solve(
         let sol = with_progress(&settings, || {
             keopsr_core::solve::solve(&f, &views, var, b, &options, &cg, &mut interrupt::pending)
         })?;
-        let steps = sol.iterations + 1;
-        // history is row-major (one row per iteration): R wants column-major.
-        let mut history = vec![0.0; steps * sol.r];
-        for it in 0..steps {
-            for c in 0..sol.r {
-                history[c * steps + it] = sol.history[it * sol.r + c];
-            }
-        }
-        Ok(list!(
-            x = convert::matrix(sol.x.into_iter().collect_robj(), sol.n, sol.r),
-            iterations = sol.iterations as i32,
-            converged = sol.converged,
-            residuals = convert::matrix(history.into_iter().collect_robj(), steps, sol.r)
-        )
-        .into_robj())
+        Ok(solution(sol))
     })
+}
+
+/// A CG solution as R's `list(x, iterations, converged, residuals)`.
+fn solution(sol: keopsr_core::solve::CgSolution) -> Robj {
+    let steps = sol.iterations + 1;
+    // history is row-major (one row per iteration): R wants column-major.
+    let mut history = vec![0.0; steps * sol.r];
+    for it in 0..steps {
+        for c in 0..sol.r {
+            history[c * steps + it] = sol.history[it * sol.r + c];
+        }
+    }
+    list!(
+        x = convert::matrix(sol.x.into_iter().collect_robj(), sol.n, sol.r),
+        iterations = sol.iterations as i32,
+        converged = sol.converged,
+        residuals = convert::matrix(history.into_iter().collect_robj(), steps, sol.r)
+    )
+    .into_robj()
 }
 
 /// A numeric matrix, an integer matrix, or `list(values, indices)` for the
@@ -481,6 +668,10 @@ extendr_module! {
     fn keopsr_value_and_grad;
     fn keopsr_reduce_ranges;
     fn keopsr_solve;
+    fn keopsr_split_info;
+    fn keopsr_reduce_partial;
+    fn keopsr_merge_partials;
+    fn keopsr_solve_with;
     fn keopsr_default_threads;
     fn keopsr_operation_table;
     fn keopsr_cuda_info;

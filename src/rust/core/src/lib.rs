@@ -21,7 +21,7 @@ pub mod solve;
 
 pub use error::{Error, Result};
 pub use formula::{Expression, Formula};
-pub use plan::{evaluate, Backend, Gemm, Input, Options, Output, Precision, Prepared};
+pub use plan::{evaluate, merge_partials, Backend, Gemm, Input, Options, Output, PartialStates, Precision, Prepared};
 pub use ranges::Ranges;
 
 /// The floating-point types the engines compute in (f64 by default, f32 on request).

@@ -41,7 +41,7 @@ pub struct States<T> {
 }
 
 impl<T: Real> States<T> {
-    fn new(monoid: &Monoid, rows: usize) -> Result<States<T>> {
+    pub(crate) fn new(monoid: &Monoid, rows: usize) -> Result<States<T>> {
         let (value_len, index_len) = monoid.state_len();
         let mut s = States {
             values: try_filled(rows.checked_mul(value_len), T::zero())?,
@@ -56,7 +56,7 @@ impl<T: Real> States<T> {
         Ok(s)
     }
 
-    fn row_mut(&mut self, r: usize) -> (&mut [T], &mut [usize]) {
+    pub(crate) fn row_mut(&mut self, r: usize) -> (&mut [T], &mut [usize]) {
         (
             &mut self.values[r * self.value_len..(r + 1) * self.value_len],
             &mut self.indices[r * self.index_len..(r + 1) * self.index_len],
