@@ -444,10 +444,7 @@ fn keopsr_solve_with(
     guarded(|| {
         let (f, options, owned) = prepare(formula, &args, &inputs, &settings)?;
         let views: Vec<Input<'_>> = owned.iter().map(|a| a.view()).collect();
-        let var = usize::try_from(var).map_err(|_| Error::Internal(format!("bad variable position {var}")))?;
-        let max_iter = usize::try_from(max_iter)
-            .map_err(|_| Error::Option(format!("max_iter must be a non-negative whole number, got {max_iter}")))?;
-        let cg = CgOptions { alpha, tol, max_iter, jacobi };
+        let (var, cg) = solver_arguments(var, alpha, tol, max_iter, jacobi)?;
         keopsr_core::solve::solve(&f, &views, var, b, &options, &CgOptions { max_iter: 0, jacobi: false, ..cg }, &mut interrupt::pending)?;
         let prepared = Prepared::new(&f, &views, &options)?;
         let n = prepared.shape().0;
@@ -471,6 +468,15 @@ fn keopsr_solve_with(
     })
 }
 
+/// The unknown's position and the CG options of the two solver entry
+/// points, from R's integers.
+fn solver_arguments(var: i32, alpha: f64, tol: f64, max_iter: i32, jacobi: bool) -> keopsr_core::Result<(usize, CgOptions)> {
+    let var = usize::try_from(var).map_err(|_| Error::Internal(format!("bad variable position {var}")))?;
+    let max_iter = usize::try_from(max_iter)
+        .map_err(|_| Error::Option(format!("max_iter must be a non-negative whole number, got {max_iter}")))?;
+    Ok((var, CgOptions { alpha, tol, max_iter, jacobi }))
+}
+
 /// Conjugate-gradient solve of (K + alpha I) a = b, K applied by the Sum
 /// reduction `formula` with argument `var` (0-based) bound to a.
 /// @noRd
@@ -491,10 +497,7 @@ fn keopsr_solve(
     guarded(|| {
         let (f, options, owned) = prepare(formula, &args, &inputs, &settings)?;
         let views: Vec<Input<'_>> = owned.iter().map(|a| a.view()).collect();
-        let var = usize::try_from(var).map_err(|_| Error::Internal(format!("bad variable position {var}")))?;
-        let max_iter = usize::try_from(max_iter)
-            .map_err(|_| Error::Option(format!("max_iter must be a non-negative whole number, got {max_iter}")))?;
-        let cg = CgOptions { alpha, tol, max_iter, jacobi };
+        let (var, cg) = solver_arguments(var, alpha, tol, max_iter, jacobi)?;
         let sol = with_progress(&settings, || {
             keopsr_core::solve::solve(&f, &views, var, b, &options, &cg, &mut interrupt::pending)
         })?;
