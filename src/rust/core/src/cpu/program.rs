@@ -534,7 +534,7 @@ fn gram_nodes(
     let n = graph.len();
     let mut grams = vec![None; n];
     let mut skipped = vec![false; n];
-    let Some(min_dim) = min_dim.filter(|_| super::gram::forced() != Some(false)) else { return (grams, skipped) };
+    let Some(min_dim) = min_dim else { return (grams, skipped) };
     let var_of = |id: NodeId| match graph.node(id).op {
         Op::Var(pos) => graph.var_info(pos).map(|v| (pos, v.cat)),
         _ => None,
