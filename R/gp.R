@@ -229,7 +229,7 @@ gp_objective <- function(theta, st, tol = st$tol, x0 = NULL) {
 #' y <- sin(2 * x) + rnorm(300, sd = 0.2)
 #' fit <- keops_gp(x, y)
 #' coef(fit)
-#' p <- predict(fit, c(1, 2, 3))
+#' p <- predict(fit, c(1, 2, 3), se.fit = TRUE)
 #' p$fit; p$se.fit
 keops_gp <- function(x, y, kernel = c("gaussian", "matern12", "matern32", "matern52"), ard = FALSE,
                      mean = c("constant", "zero"), init = NULL, noise_min = NULL, probes = 10L,
