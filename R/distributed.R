@@ -174,7 +174,8 @@ distributed_map <- function(tasks, call) {
     task <- tasks[[k]]
     if (!is.null(fail) && k == fail[[1]]) task$fail <- if (length(fail) > 1) fail[[2]] else "error"
     futures[[k]] <- tryCatch(
-      future::future(run(task),
+      # A quoted call (substitute = FALSE): `run` exists only in `globals`.
+      future::future(quote(run(task)), substitute = FALSE,
         globals = list(run = distributed_task, task = task), packages = "keopsr",
         seed = NULL, label = sprintf("keopsr-chunk-%d-of-%d", k, n)
       ),

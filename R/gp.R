@@ -387,7 +387,7 @@ print.keops_gp <- function(x, ...) {
 #' @export
 summary.keops_gp <- function(object, ...) {
   structure(list(
-    call = object$call, coefficients = object$coefficients, loglik = logLik(object), method = object$method,
+    call = object$call, coefficients = object$coefficients, loglik = stats::logLik(object), method = object$method,
     n = object$n, kernel = object$kernel, optim = object$optim, evaluations = nrow(object$trace),
     cg_iterations = if (nrow(object$trace)) object$trace$cg_iterations else integer(0),
     residual_sd = stats::sd(stats::residuals(object)), settings = object$settings, pretrain = object$pretrain
@@ -585,7 +585,7 @@ love_factor <- function(object, tol, max_rank) {
 plot.keops_gp <- function(x, n = 200L, level = 0.95, ...) {
   if (ncol(x$x) != 1) keopsr_abort("input", "plot() of a keops_gp fit needs one input column")
   grid <- seq(min(x$x), max(x$x), length.out = n)
-  p <- predict(x, grid, se.fit = TRUE, variance = "auto")
+  p <- stats::predict(x, grid, se.fit = TRUE, variance = "auto")
   z <- stats::qnorm(0.5 + level / 2)
   graphics::plot(x$x[, 1], x$y, pch = 16, cex = 0.3, col = "grey60", xlab = "x", ylab = "y", ...)
   graphics::polygon(c(grid, rev(grid)), c(p$fit - z * p$se.fit, rev(p$fit + z * p$se.fit)),

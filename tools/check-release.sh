@@ -9,7 +9,11 @@
 # builds from the vendored crates with cargo --offline and a CARGO_HOME
 # inside the build folder, so nothing can be downloaded and ~/.cargo is not
 # used. R CMD check reuses that installation (--install=check:install.log)
-# and runs everything, tests (tests/testthat.R, about 15 s) included.
+# and runs everything, tests and vignettes included, unless CHECK_ARGS adds
+# options (tools/run.sh test passes --no-tests --ignore-vignettes: it runs
+# both itself, once). Inside the namespace the loopback interface is
+# brought up, so that local sockets (future's multisession workers) work
+# while the outside network stays unreachable.
 # Fails on any ERROR or WARNING of R CMD check; prints the NOTEs.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -23,16 +27,18 @@ echo "== release tarball"
 bash "$root/tools/build-tarball.sh" --outdir "$work"
 tarball=$(ls "$work"/keopsr_*.tar.gz)
 
+# A new network namespace has only a loopback interface, and it is down.
+lo_up='command -v ip >/dev/null && ip link set lo up; exec "$@"'
 nonet=()
 if unshare -n true 2>/dev/null; then
-  nonet=(unshare -n)
+  nonet=(unshare -n sh -c "$lo_up" sh)
 elif unshare -rn true 2>/dev/null; then
-  nonet=(unshare -rn)
+  nonet=(unshare -rn sh -c "$lo_up" sh)
 else
   echo "note: no network namespace available; the install relies on cargo --offline alone"
 fi
 
-echo "== offline install of $(basename "$tarball") (${nonet[*]:-cargo --offline})"
+echo "== offline install of $(basename "$tarball") (${nonet[0]:-cargo} ${nonet[1]:---offline})"
 # _R_SHLIB_BUILD_OBJECTS_SYMBOL_TABLES_: record the symbols of src/*.o, as
 # R CMD check does for its own install, so that its compiled-code check looks
 # at keopsr's objects (not at Rust's standard library inside the .so).
@@ -48,7 +54,7 @@ grep -E '^keopsr: |^\* DONE' "$work/install.log"
 echo "== R CMD check --no-manual"
 cd "$work"
 status=0
-"${nonet[@]}" env _R_CHECK_FORCE_SUGGESTS_=true R CMD check --no-manual \
+"${nonet[@]}" env _R_CHECK_FORCE_SUGGESTS_=true R CMD check --no-manual ${CHECK_ARGS:-} \
   --install="check:$work/install.log" --library="$work/lib" "$tarball" > check.out 2>&1 || status=$?
 grep -E '\.\.\. (NOTE|WARNING|ERROR)$' check.out || true
 result=$(grep '^Status:' check.out || echo "Status: no result")

@@ -2,7 +2,7 @@
 # Sets up a fresh Debian machine for keopsr, builds it, and runs the demo or
 # the whole test suite:
 #   bash tools/run.sh demo
-#   bash tools/run.sh test    # cargo tests, vignettes, release tarball + R CMD check, testthat
+#   bash tools/run.sh test    # cargo tests, release tarball (vignettes built) + R CMD check, testthat
 #   bash tools/run.sh check   # only the release tarball: built, installed offline, R CMD check
 # Installs R and the R packages from Debian if missing (CRAN is not needed);
 # the Rust crates come from crates.io through cargo.
@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 what=${1:-test}
 
-packages=(r-base-dev r-cran-testthat r-cran-knitr r-cran-rmarkdown r-cran-roxygen2 r-cran-fnn r-cran-rann r-cran-rspectra r-cran-callr r-cran-cli r-cran-ggplot2 r-cran-future r-cran-future.apply r-cran-parallelly r-cran-progressr)
+packages=(r-base-dev r-cran-testthat r-cran-knitr r-cran-rmarkdown r-cran-roxygen2 r-cran-fnn r-cran-rann r-cran-rspectra r-cran-callr r-cran-cli r-cran-ggplot2 r-cran-future r-cran-future.apply r-cran-parallelly r-cran-progressr iproute2)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -72,8 +72,9 @@ case "$what" in
     fi
     export KEOPSR_REQUIRE_NVRTC=1
     (cd src/rust && cargo test --release --jobs 2 -p keopsr-core)
-    Rscript tools/check-vignettes.R
-    check_release
+    # R CMD build runs every vignette (an error fails the build), and the
+    # testthat suite runs below: R CMD check does not run them a second time.
+    CHECK_ARGS="--no-tests --ignore-vignettes" check_release
     # The testthat suite (R CMD check above ran it too, quietly) against the
     # package installed from the release tarball, with the closing
     # "testthat: N passed, N failed, N skipped" line.
