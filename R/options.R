@@ -57,6 +57,13 @@
 #'     k-nearest-neighbour reductions keep the direct loop under `"auto"`, so
 #'     that ties are resolved on exact distances. Non-finite or huge values
 #'     take the direct loop, so NaN and Inf propagate as without it.
+#'     The same option governs the weights GEMM: a Sum of a scalar term
+#'     times weights with several columns, `sum(K * Vj(W), index = "j")`
+#'     (a kernel times a matrix, as in batched CG), multiplies each block's
+#'     kernel values by the weights as one matrix product: `"auto"` from 4
+#'     columns on with the default block sums (1.6x at 11 columns, 7.7x
+#'     at 111 in float64; `bench/RESULTS-gemm.md`), `"always"` from 2,
+#'     never with `sum_scheme = "kahan"` or `"direct"`.
 #'   - `verbosity`: `0` (silent) or `1` (a message per reduction with its
 #'     formula, sizes and time).
 #'   - `progress`: `"auto"` (default: a progress bar, from the cli

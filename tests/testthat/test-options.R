@@ -47,3 +47,29 @@ test_that("gemm = always/never/auto give the dense result for high-dimensional k
   }
   expect_error(keops_options(gemm = "yes"), class = "keopsr_option_error")
 })
+
+test_that("a kernel times many weight columns (the weights GEMM) gives the dense result, NaN and Inf included", {
+  set.seed(12)
+  x <- matrix(rnorm(60 * 3), 60, 3)
+  y <- matrix(rnorm(1500 * 3), 1500, 3)
+  W <- matrix(rnorm(1500 * 12), 1500, 12)
+  W[5, 1] <- Inf
+  W[6, 2] <- NaN
+  W[7, 3] <- -Inf
+  W[8, 3] <- Inf
+  Kd <- exp(-dense_sqdist(x, y) / 2)
+  dense <- Kd %*% W
+  old <- keops_options()
+  on.exit(keops_options(old))
+  for (choice in c("auto", "never")) {
+    keops_options(gemm = choice)
+    got <- sum(exp(-sqdist(Vi(x), Vj(y)) / 2) * Vj(W), index = "j")
+    expect_identical(is.na(got), is.na(dense))
+    expect_identical(got[is.infinite(dense)], dense[is.infinite(dense)])
+    ok <- is.finite(dense)
+    expect_lt(max(abs(got[ok] - dense[ok])), 1e-12 * max(abs(dense[ok])))
+    # Weights first, and as an i-reduction.
+    expect_equal(sum(Vj(W) * exp(-sqdist(Vi(x), Vj(y)) / 2), index = "j"), got, tolerance = 1e-13)
+    expect_equal(sum(exp(-sqdist(Vi(y), Vj(x)) / 2) * Vi(W), index = "i"), got, tolerance = 1e-13)
+  }
+})

@@ -3,7 +3,7 @@
 //! backend.
 
 use crate::buffer::{size, try_filled};
-use crate::cpu::{self, Data, Program};
+use crate::cpu::{self, Data, GemmUse, Program};
 use crate::error::{Error, Result};
 use crate::formula::{Axis, Cat, Formula, VarInfo};
 use crate::ranges::Ranges;
@@ -87,20 +87,28 @@ impl Gemm {
 /// (measured crossovers: `bench/RESULTS-gemm.md`).
 pub const GEMM_MIN_DIM_F64: usize = 32;
 pub const GEMM_MIN_DIM_F32: usize = 32;
+/// Fewest weight columns at which `Gemm::Auto` multiplies a Sum's scalar
+/// term by its weights with a GEMM (measured: `bench/RESULTS-gemm.md`).
+pub const GEMM_MIN_WEIGHTS: usize = 4;
 
-/// The smallest pair-term dimension computed by GEMM, if any.
-fn gemm_min_dim(options: &Options, reduction: crate::reduction::Reduction) -> Option<usize> {
+/// What the CPU computes by GEMM for this reduction: the single place where
+/// the options, `KEOPSR_GEMM` and the measured crossovers meet.
+fn gemm_use(options: &Options, reduction: crate::reduction::Reduction) -> GemmUse {
     use crate::reduction::Reduction as R;
     let smooth = matches!(reduction, R::Sum { .. } | R::LogSumExp { .. } | R::SumSoftMaxWeight { .. } | R::MaxSumShiftExp { .. });
+    // The weights GEMM changes the order of the terms within a tile: only
+    // for block sums (Kahan and direct sums keep their order).
+    let block_sum = matches!(reduction, R::Sum { .. }) && options.sum_scheme == SumScheme::Block;
     let auto = match options.precision {
         Precision::F64 => GEMM_MIN_DIM_F64,
         Precision::F32 => GEMM_MIN_DIM_F32,
     };
-    match (crate::cpu::gram::forced(), options.gemm) {
-        (Some(false), _) | (None, Gemm::Never) => None,
-        (Some(true), _) | (None, Gemm::Always) => Some(2),
-        (None, Gemm::Auto) => smooth.then_some(auto),
-    }
+    let (pair, weights) = match (crate::cpu::gram::forced(), options.gemm) {
+        (Some(false), _) | (None, Gemm::Never) => (None, None),
+        (Some(true), _) | (None, Gemm::Always) => (Some(2), Some(2)),
+        (None, Gemm::Auto) => (smooth.then_some(auto), Some(GEMM_MIN_WEIGHTS)),
+    };
+    GemmUse { pair_min_dim: pair, weights_min_cols: weights.filter(|_| block_sum) }
 }
 
 impl Default for Options {
@@ -306,7 +314,7 @@ impl<'a> Prepared<'a> {
         let monoid = Monoid { reduction: formula.reduction, scheme: options.sum_scheme };
         let gpu = choose_gpu(options.backend)?;
         let program =
-            Program::compile(&formula.graph, &formula.roots, formula.axis, gemm_min_dim(options, formula.reduction));
+            Program::compile(&formula.graph, &formula.roots, formula.axis, gemm_use(options, formula.reduction));
         let nrows = vars.iter().zip(inputs).map(|(v, input)| rows_of(v, input)).collect();
         let values = match options.precision {
             Precision::F64 => Values::F64(inputs.iter().map(|i| i.values).collect()),
@@ -673,7 +681,7 @@ impl WithData for Diagonal<'_, '_> {
         let p = self.prepared;
         // The diagonal is one pair per row: no GEMM.
         let f = &p.formula;
-        let program = Program::compile(&f.graph, &f.roots, f.axis, None);
+        let program = Program::compile(&f.graph, &f.roots, f.axis, GemmUse::default());
         Ok(cpu::diagonal(&program, data, p.rows, p.options.threads)?.into_iter().map(|x| x.to_double()).collect())
     }
 }

@@ -8,7 +8,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use keopsr_core::cpu::Program;
+use keopsr_core::cpu::{GemmUse, Program};
 use keopsr_core::Formula;
 
 struct Counting;
@@ -41,7 +41,7 @@ fn fused_chain_compiles_in_linear_memory() {
     let formula = Formula::parse(&text, &["x = Vi(16)", "y = Vj(16)"]).unwrap();
     let before = CURRENT.load(Ordering::Relaxed);
     PEAK.store(before, Ordering::Relaxed);
-    let program = Program::compile(&formula.graph, &formula.roots, formula.axis, None);
+    let program = Program::compile(&formula.graph, &formula.roots, formula.axis, GemmUse::default());
     let peak = PEAK.load(Ordering::Relaxed) - before;
     // About 3000 fused instructions of a few hundred bytes: well under 16 MB
     // (the quadratic copies took about 300 MB here).

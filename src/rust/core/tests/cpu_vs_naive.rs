@@ -310,7 +310,7 @@ fn simd_and_portable_loops_give_identical_results() {
             continue;
         }
         let monoid = Monoid { reduction: f.reduction, scheme: SumScheme::Block };
-        let mut program = Program::compile(&f.graph, &f.roots, f.axis, None);
+        let mut program = Program::compile(&f.graph, &f.roots, f.axis, keopsr_core::cpu::GemmUse::default());
         let fast = cpu::reduce(&program, &monoid, &inputs, rows, inner, 1, &mut || false).unwrap();
         program.avx2 = false;
         let portable = cpu::reduce(&program, &monoid, &inputs, rows, inner, 1, &mut || false).unwrap();

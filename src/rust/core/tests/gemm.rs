@@ -151,10 +151,10 @@ fn auto_keeps_the_direct_loop_for_min_and_k_min() {
 /// (and none without GEMM, or when the pair's inner nodes have other uses).
 #[test]
 fn programs_have_gram_terms_where_expected() {
-    use keopsr_core::cpu::Program;
+    use keopsr_core::cpu::{GemmUse, Program};
     let grams = |formula: &str, aliases: &[&str], min: Option<usize>| {
         let f = Formula::parse(formula, aliases).unwrap();
-        Program::compile(&f.graph, &f.roots, f.axis, min).grams.len()
+        Program::compile(&f.graph, &f.roots, f.axis, GemmUse { pair_min_dim: min, weights_min_cols: None }).grams.len()
     };
     let aliases = ["x = Vi(80)", "y = Vj(80)", "b = Vj(1)", "s = Pm(1)"];
     assert_eq!(grams(GAUSS, &aliases, Some(2)), 1);
@@ -167,4 +167,132 @@ fn programs_have_gram_terms_where_expected() {
     assert_eq!(grams("Sum_Reduction(SqDist(x, x) * b, 1)", &aliases, Some(2)), 0);
     // a dimension-1 operand broadcasts
     assert_eq!(grams("Sum_Reduction(SqDist(x, b), 1)", &aliases, Some(2)), 0);
+}
+
+/// Σ_j s(i, j) b_j column by column, in f64 pair by pair, with the
+/// magnitude Σ_j |s(i, j) b_j| of each sum (the scale of its rounding error).
+fn naive_weighted(s: impl Fn(usize, usize) -> f64, b: &[f64], m: usize, n: usize, cols: usize) -> (Vec<f64>, Vec<f64>) {
+    let mut sums = vec![0.0; m * cols];
+    let mut scale = vec![0.0; m * cols];
+    for i in 0..m {
+        for j in 0..n {
+            let sij = s(i, j);
+            for c in 0..cols {
+                sums[i * cols + c] += sij * b[c * n + j];
+                scale[i * cols + c] += (sij * b[c * n + j]).abs();
+            }
+        }
+    }
+    (sums, scale)
+}
+
+fn same_or_close(a: f64, b: f64, tol: f64) -> bool {
+    (a.is_nan() && b.is_nan()) || a == b || (a - b).abs() <= tol
+}
+
+/// A kernel times weights of many columns (the weights GEMM) against the
+/// direct loop and the naive sums: both orders of the product, both axes,
+/// several tiles, NaN and Inf in the weights and the kernel, threads, f32;
+/// Auto uses it from GEMM_MIN_WEIGHTS columns on, and never with Kahan or
+/// direct sums.
+#[test]
+fn wide_weights_match_the_direct_loop() {
+    use keopsr_core::reduction::SumScheme;
+    let (m, n, d) = (45, 2500, 3);
+    let (x, y) = (points(m, d, 0.0, 20), points(n, d, 0.0, 21));
+    let gauss = |i: usize, j: usize| (-(0..d).map(|c| (x.0[c * m + i] - y.0[c * n + j]).powi(2)).sum::<f64>() / 2.0).exp();
+    for cols in [2, 4, 11, 40] {
+        let b = random(n * cols, 22 + cols as u64);
+        let aliases = ["x = Vi(3)".to_string(), "y = Vj(3)".into(), format!("b = Vj({cols})"), format!("a = Vi({cols})")];
+        let aliases: Vec<&str> = aliases.iter().map(|a| a.as_str()).collect();
+        let a = random(m * cols, 23);
+        let data: Data = vec![x.clone(), y.clone(), (b.clone(), n, cols), (a.clone(), m, cols)];
+        let (naive, scale) = naive_weighted(gauss, &b, m, n, cols);
+        for formula in ["Sum_Reduction(Exp(-SqDist(x, y) / 2) * b, 1)", "Sum_Reduction(b * Exp(-SqDist(x, y) / 2), 1)"] {
+            // Auto at D = 3: the weights GEMM (from GEMM_MIN_WEIGHTS columns
+            // on), not the pair GEMM; Always: both.
+            let auto = run(formula, &aliases, &data, Options::default());
+            let always = run(formula, &aliases, &data, with(Gemm::Always));
+            let direct = run(formula, &aliases, &data, with(Gemm::Never));
+            for i in 0..m {
+                for c in 0..cols {
+                    let nv = naive[i * cols + c];
+                    let tol = 1e-13 * scale[i * cols + c];
+                    for (name, r) in [("auto", &auto), ("always", &always), ("direct", &direct)] {
+                        assert!((r[c * m + i] - nv).abs() <= tol, "{formula}, {cols} columns, {name}: {} {nv}", r[c * m + i]);
+                    }
+                }
+            }
+            if cols < keopsr_core::plan::GEMM_MIN_WEIGHTS {
+                assert_eq!(auto, direct);
+            }
+            let threads = |t| Options { threads: t, ..Options::default() };
+            assert_eq!(run(formula, &aliases, &data, threads(1)), auto, "{formula}, {cols} columns: 1 thread");
+            assert_eq!(run(formula, &aliases, &data, threads(2)), auto, "{formula}, {cols} columns: 2 threads");
+            // Kahan and direct sums keep the direct loop, bit for bit.
+            for scheme in [SumScheme::Kahan, SumScheme::Direct] {
+                let opts = |gemm| Options { gemm, sum_scheme: scheme, ..Options::default() };
+                assert_eq!(run(formula, &aliases, &data, opts(Gemm::Auto)), run(formula, &aliases, &data, opts(Gemm::Never)));
+            }
+        }
+        // The other axis: Σ_i s(i, j) a_i.
+        let formula = "Sum_Reduction(Exp(-SqDist(x, y) / 2) * a, 0)";
+        let auto = run(formula, &aliases, &data, Options::default());
+        let direct = run(formula, &aliases, &data, with(Gemm::Never));
+        assert!(auto.iter().zip(&direct).all(|(g, r)| (g - r).abs() <= 1e-12 * m as f64), "axis i, {cols} columns");
+        // float32: accumulated in float32 either way.
+        let formula = "Sum_Reduction(Exp(-SqDist(x, y) / 2) * b, 1)";
+        let g32 = run(formula, &aliases, &data, Options { precision: Precision::F32, ..Options::default() });
+        assert!(g32.iter().enumerate().all(|(k, g)| {
+            let (c, i) = (k / m, k % m);
+            (g - naive[i * cols + c]).abs() <= 1e-5 * scale[i * cols + c]
+        }));
+    }
+    // NaN and Inf: in the weights (one column with +Inf, one with +Inf and
+    // -Inf, one with NaN) and in the kernel (a row of x with NaN; a point
+    // whose kernel values are all 0 while its weight is Inf: 0 * Inf = NaN).
+    let cols = 5;
+    let mut b = random(n * cols, 30);
+    b[7] = f64::INFINITY; // column 0, point 7
+    b[n + 9] = f64::INFINITY; // column 1
+    b[n + 11] = f64::NEG_INFINITY;
+    b[2 * n + 3] = f64::NAN; // column 2
+    let mut x = x.clone();
+    x.0[4] = f64::NAN; // row 4
+    let mut y = y.clone();
+    for c in 0..d {
+        y.0[c * n + 100] = 1e3; // point 100: exp(-|x - y|² / 2) = 0
+    }
+    b[3 * n + 100] = f64::INFINITY; // column 3: 0 * Inf
+    let aliases = ["x = Vi(3)", "y = Vj(3)", "b = Vj(5)"];
+    let data: Data = vec![x, y, (b, n, cols)];
+    let formula = "Sum_Reduction(Exp(-SqDist(x, y) / 2) * b, 1)";
+    let gemm = run(formula, &aliases, &data, Options::default());
+    let direct = run(formula, &aliases, &data, with(Gemm::Never));
+    for (k, (g, r)) in gemm.iter().zip(&direct).enumerate() {
+        assert!(same_or_close(*g, *r, 1e-12 * n as f64), "output {k}: gemm {g}, direct {r}");
+    }
+    let at = |c: usize, i: usize| direct[c * m + i];
+    assert!(at(0, 0) == f64::INFINITY && at(1, 0).is_nan() && at(2, 0).is_nan() && at(3, 0).is_nan() && at(4, 0).is_finite());
+    assert!((0..cols).all(|c| at(c, 4).is_nan()));
+}
+
+/// Which formulas the weights GEMM takes: s * w with s scalar and w a
+/// reduced-index variable of enough columns, in either order.
+#[test]
+fn programs_use_the_weights_gemm_where_expected() {
+    use keopsr_core::cpu::{GemmUse, Program};
+    let weights = |formula: &str| {
+        let aliases = ["x = Vi(3)", "y = Vj(3)", "w = Vj(6)", "v = Vi(6)", "u = Vj(2)"];
+        let f = Formula::parse(formula, &aliases).unwrap();
+        let gemm = GemmUse { pair_min_dim: None, weights_min_cols: Some(4) };
+        Program::compile(&f.graph, &f.roots, f.axis, gemm).weights.map(|w| w.cols)
+    };
+    assert_eq!(weights("Sum_Reduction(Exp(-SqDist(x, y)) * w, 1)"), Some(6));
+    assert_eq!(weights("Sum_Reduction(w * Exp(-SqDist(x, y)), 1)"), Some(6));
+    assert_eq!(weights("Sum_Reduction(Exp(-SqDist(x, y)) * v, 0)"), Some(6));
+    assert_eq!(weights("Sum_Reduction(Exp(-SqDist(x, y)) * v, 1)"), None); // v is not reduced
+    assert_eq!(weights("Sum_Reduction(Exp(-SqDist(x, y)) * u, 1)"), None); // too few columns
+    assert_eq!(weights("Sum_Reduction(Exp(-SqDist(x, y)) * w + 1, 1)"), None);
+    assert_eq!(weights("Sum_Reduction(Exp(-SqDist(x, y)) * (w + 1), 1)"), None);
 }

@@ -18,12 +18,12 @@ use std::sync::{Arc, Mutex};
 use rayon::prelude::*;
 
 use crate::buffer::try_filled;
-use gram::GramBlock;
+use gram::{GramBlock, WeightsBlock};
 use crate::error::{Error, Result};
 use crate::ranges::Ranges;
 use crate::reduction::{Monoid, Tile};
 use crate::Real;
-pub use program::{Data, Program};
+pub use program::{Data, GemmUse, Program};
 
 /// Output rows per work item.
 const BLOCK_ROWS: usize = 32;
@@ -198,6 +198,7 @@ fn run_item<T: Real>(program: &Program, monoid: &Monoid, inputs: &[Data<'_, T>],
     for g in &mut grams {
         g.load_rows(inputs, rows.clone());
     }
+    let mut weights = program.weights.map(|w| WeightsBlock::new(w, rows.len(), program.tile)).transpose()?;
     for cols in &item.cols {
         let mut start = cols.start;
         while start < cols.end {
@@ -211,6 +212,10 @@ fn run_item<T: Real>(program: &Program, monoid: &Monoid, inputs: &[Data<'_, T>],
                     g.fill_row(inputs, local, &mut scratch[spec.out..]);
                 }
                 program.run_row(&mut scratch, inputs, row, start, len);
+                if let Some(w) = &mut weights {
+                    w.set_row(local, &scratch[program.roots[0].offset..program.roots[0].offset + len]);
+                    continue;
+                }
                 let tile = Tile {
                     f: &scratch[program.roots[0].offset..],
                     g: program.roots.get(1).map(|g| &scratch[g.offset..]),
@@ -220,6 +225,14 @@ fn run_item<T: Real>(program: &Program, monoid: &Monoid, inputs: &[Data<'_, T>],
                 };
                 let (v, k) = states.row_mut(local);
                 monoid.push(v, k, &tile);
+            }
+            if let Some(w) = &mut weights {
+                // The tile sums of all rows in one GEMM, added as block sums.
+                w.multiply(inputs, rows.len(), start, len);
+                for local in 0..rows.len() {
+                    let (v, k) = states.row_mut(local);
+                    monoid.merge(v, k, w.row(local), &[]);
+                }
             }
             start += len;
         }

@@ -11,7 +11,7 @@
 //!   rows of the work item;
 //! - `mixed`: depends on both, once per row and tile.
 
-use super::gram::{Gram, GramPair};
+use super::gram::{Gram, GramPair, Weights};
 use crate::formula::{Axis, Cat, Graph, NodeId};
 use crate::ops::arith::Operand;
 use crate::ops::vector::{PairSum, Side};
@@ -111,6 +111,19 @@ pub struct Program {
     pub avx2: bool,
     /// Pair terms computed by GEMM, whose slots the caller fills per row.
     pub grams: Vec<Gram>,
+    /// A Sum of s * w computed by the weights GEMM: then the only root is
+    /// s, and the caller multiplies it by w (see `cpu::gram::Weights`).
+    pub weights: Option<Weights>,
+}
+
+/// What the CPU computes by GEMM (chosen by the planner): pair terms of at
+/// least `pair_min_dim` components, and, for a Sum reduction with block
+/// sums, the product of a scalar term with reduced-index weights of at least
+/// `weights_min_cols` columns. `GemmUse::default()`: no GEMM.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GemmUse {
+    pub pair_min_dim: Option<usize>,
+    pub weights_min_cols: Option<usize>,
 }
 
 /// Whether to run the AVX2/FMA build of the loops: the CPU has them, and the
@@ -139,10 +152,16 @@ const MIN_TILE: usize = 16;
 pub const MAX_TILE: usize = 1024;
 
 impl Program {
-    /// Compiles the formula; pair terms (SqDist, scalar products) of an
-    /// output-index and a reduced-index variable of dimension at least
-    /// `gemm_min_dim` are computed by GEMM (`None`: never).
-    pub fn compile(graph: &Graph, roots: &[NodeId], axis: Axis, gemm_min_dim: Option<usize>) -> Program {
+    /// Compiles the formula; what `gemm` allows is computed by GEMM: pair
+    /// terms (SqDist, scalar products) of an output-index and a
+    /// reduced-index variable, and the weights of a Sum (see [`GemmUse`]).
+    pub fn compile(graph: &Graph, roots: &[NodeId], axis: Axis, gemm: GemmUse) -> Program {
+        let weighted = weighted_sum(graph, roots, axis, gemm.weights_min_cols);
+        let roots: &[NodeId] = match &weighted {
+            Some((s, _)) => std::slice::from_ref(s),
+            None => roots,
+        };
+        let gemm_min_dim = gemm.pair_min_dim;
         let inner_bit = axis.inner().dep_bit();
         let outer_bit = axis.outer().dep_bit();
         let live = graph.live(roots);
@@ -172,7 +191,11 @@ impl Program {
             cost_per_pair: 0,
             avx2: has_avx2(),
             grams: vec![],
+            weights: weighted.map(|(_, w)| w),
         };
+        if let Some(w) = program.weights {
+            program.cost_per_pair += w.cols / GRAM_COST_DIVISOR;
+        }
         let mut alloc = |dim: usize, wide: bool, fused: bool| {
             let slot = Slot { offset, dim, wide, fused };
             offset += if wide { dim * tile } else { dim };
@@ -496,6 +519,27 @@ fn exp_arguments(
         };
     }
     scaled
+}
+
+/// The factors of a root s * w (either order) for the weights GEMM: s of
+/// dimension 1, w a reduced-index variable of at least `min_cols` components.
+fn weighted_sum(graph: &Graph, roots: &[NodeId], axis: Axis, min_cols: Option<usize>) -> Option<(NodeId, Weights)> {
+    let min_cols = min_cols?;
+    let &[root] = roots else { return None };
+    let node = graph.node(root);
+    if node.op != Op::Binary(Binary::Mult) {
+        return None;
+    }
+    let weights_var = |id: NodeId| match graph.node(id).op {
+        Op::Var(pos) if graph.var_info(pos).is_some_and(|v| v.cat == axis.inner()) => Some(pos),
+        _ => None,
+    };
+    let (a, b) = (node.args[0], node.args[1]);
+    [(a, b), (b, a)].into_iter().find_map(|(s, w)| {
+        let cols = graph.dim(w);
+        (graph.dim(s) == 1 && cols >= min_cols).then_some(())?;
+        Some((s, Weights { var: weights_var(w)?, cols }))
+    })
 }
 
 /// Files an instruction under what its node depends on.
