@@ -13,6 +13,7 @@ pub mod error;
 pub mod formula;
 pub mod gradient;
 pub mod ops;
+pub mod options;
 pub mod plan;
 pub mod progress;
 pub mod ranges;

@@ -9,79 +9,7 @@ use crate::formula::{Axis, Cat, Formula, VarInfo};
 use crate::ranges::Ranges;
 use crate::reduction::{Monoid, SumScheme};
 use crate::Real;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Precision {
-    F32,
-    F64,
-}
-
-impl Precision {
-    pub fn from_name(name: &str) -> Result<Precision> {
-        match name {
-            "float64" | "double" => Ok(Precision::F64),
-            "float32" | "float" => Ok(Precision::F32),
-            other => Err(Error::Option(format!("unknown precision '{other}'; use \"float64\" or \"float32\""))),
-        }
-    }
-}
-
-/// Where reductions run: CPU threads, GPUs, or a GPU when one is usable.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Cpu,
-    Gpu,
-    Auto,
-}
-
-impl Backend {
-    pub fn from_name(name: &str) -> Result<Backend> {
-        match name {
-            "cpu" => Ok(Backend::Cpu),
-            "gpu" => Ok(Backend::Gpu),
-            "auto" => Ok(Backend::Auto),
-            other => Err(Error::Option(format!("unknown backend '{other}'; use \"auto\", \"cpu\" or \"gpu\""))),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy)]
-pub struct Options {
-    pub precision: Precision,
-    /// 0: one thread per available core.
-    pub threads: usize,
-    pub sum_scheme: SumScheme,
-    pub backend: Backend,
-    /// GPUs to use, as a bit mask of device ordinals (0: all).
-    pub gpu_mask: u64,
-    /// GEMM tiles for high-dimensional pair terms on the CPU.
-    pub gemm: Gemm,
-}
-
-/// Whether the CPU computes high-dimensional SqDist and scalar products of an
-/// i- and a j-variable by GEMM tiles (see `cpu::gram`): `Auto` for Sum,
-/// LogSumExp and SumSoftMaxWeight reductions from [`GEMM_MIN_DIM_F64`] /
-/// [`GEMM_MIN_DIM_F32`] components on (Min, Max and K-min reductions keep
-/// the direct loop, whose distances are exact to the last bit), `Always` for
-/// every reduction and dimension >= 2, `Never`. The environment variable
-/// `KEOPSR_GEMM=off`/`on` overrides it (for measurements).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Gemm {
-    Auto,
-    Always,
-    Never,
-}
-
-impl Gemm {
-    pub fn from_name(name: &str) -> Result<Gemm> {
-        match name {
-            "auto" => Ok(Gemm::Auto),
-            "always" => Ok(Gemm::Always),
-            "never" => Ok(Gemm::Never),
-            other => Err(Error::Option(format!("unknown gemm choice '{other}'; use \"auto\", \"always\" or \"never\""))),
-        }
-    }
-}
+pub use crate::options::{Backend, Gemm, Options, Precision};
 
 /// Smallest dimension at which `Gemm::Auto` uses GEMM tiles, by precision
 /// (measured crossovers: `bench/RESULTS-gemm.md`).
@@ -109,19 +37,6 @@ fn gemm_use(options: &Options, reduction: crate::reduction::Reduction) -> GemmUs
         (None, Gemm::Auto) => (smooth.then_some(auto), Some(GEMM_MIN_WEIGHTS)),
     };
     GemmUse { pair_min_dim: pair, weights_min_cols: weights.filter(|_| block_sum) }
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Options {
-            precision: Precision::F64,
-            threads: 0,
-            sum_scheme: SumScheme::Block,
-            backend: Backend::Cpu,
-            gpu_mask: 0,
-            gemm: Gemm::Auto,
-        }
-    }
 }
 
 /// One argument's data: column-major values with its shape. A plain vector

@@ -38,7 +38,7 @@ use std::fmt::Write;
 use crate::formula::{Cat, Formula, Graph, NodeId, DEP_I, DEP_J};
 use crate::ops::vector::PairSum;
 use crate::ops::{Extremum, Op};
-use crate::plan::Precision;
+use crate::options::Precision;
 use crate::reduction::{CudaCode, Monoid, OutputChunk, Slot};
 
 /// Threads per block (= output rows per block).

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use crate::cpu::Data;
 use crate::error::{Error, Result};
 use crate::formula::{Cat, Formula, VarInfo};
-use crate::plan::Options;
+use crate::options::Options;
 use crate::reduction::Monoid;
 use crate::Real;
 pub use codegen::Kernel;
