@@ -73,7 +73,8 @@ gp_unpack <- function(theta, st) {
 # A^-1 in M replaced by the estimator (1/t) sum_t (A^-1 z_t)(P^-1 z_t)',
 # unbiased since E[z z'] = P; the kernel-parameter part of the gradient is
 # then one keopsr gradient reduction of sum_c eta_c' K w_c over all columns
-# (W = [alpha, P^-1 Z], eta = [-alpha / 2, A^-1 Z / (2 t)]).
+# (W = [alpha, P^-1 Z], eta = [-alpha / 2, A^-1 Z / (2 t)]), plus a control
+# variate that removes most of the probe noise (gp_control_variate()).
 gp_objective <- function(theta, st, tol = st$tol, x0 = NULL) {
   p <- gp_unpack(theta, st)
   n <- nrow(st$x)
@@ -107,19 +108,19 @@ gp_objective <- function(theta, st, tol = st$tol, x0 = NULL) {
     V <- pre$solve(Z)
     ld <- slq_logdet(res, 1 + seq_len(t), pre$logdet)
     logdet <- ld$value
-    # tr(A^-1 dA) = tr(P^-1 dA) (exact: P^-1 = I / noise + Ue diag(c) Ue')
-    #             + tr((A^-1 - P^-1) dA) (probes: small when P ~ A).
-    Ue <- if (is.null(pre$U)) matrix(0, n, 0) else pre$U
-    cc <- if (is.null(pre$U)) numeric(0) else 1 / (pre$s2 + p$noise) - 1 / p$noise
-    f <- k$K * Vj(cbind(alpha, V, Ue))
+    # tr(A^-1 dA) from the probes, with the Nystrom derivative D of the
+    # preconditioner as control variate (gp_control_variate()): the
+    # reduction carries 1 + t columns.
+    f <- k$K * Vj(cbind(alpha, V))
     red <- lazy_reduction(f, "j", "Sum", NULL)
     pos <- vapply(list(k$g, k$s2), lazy_position, 0L, names = red$names, call = NULL)
-    eta <- cbind(-0.5 * alpha, 0.5 * (Y - V) / t, 0.5 * sweep(Ue, 2, cc, "*"))
+    eta <- cbind(-0.5 * alpha, 0.5 * Y / t)
     gr <- value_and_grad(red$formula, red$args, red$data, pos, eta, call = NULL)$gradients
-    g_ell <- -as.vector(gr[[1]]) / p$ell
-    # diag(dK / dlog s2) = diag(K) = s2 (stationary kernels), diag(dK / dlog l) = 0.
-    g_s2 <- as.vector(gr[[2]]) * p$s2 + 0.5 * n * p$s2 / p$noise
-    trace_pinv <- (n - length(cc)) / p$noise + sum(1 / (pre$s2 + p$noise))
+    cv <- gp_control_variate(st, p, pc, pre, V)
+    g_ell <- -as.vector(gr[[1]]) / p$ell + 0.5 * cv[seq_len(st$n_ell)]
+    g_s2 <- as.vector(gr[[2]]) * p$s2 + 0.5 * cv[st$n_ell + 1]
+    cc <- if (is.null(pre$U)) numeric(0) else pre$s2
+    trace_pinv <- (n - length(cc)) / p$noise + sum(1 / (cc + p$noise))
     g_noise <- p$noise * (-0.5 * sum(alpha^2) + 0.5 * trace_pinv + 0.5 * sum((Y - V) * V) / t)
     info <- list(
       se = 0.5 * ld$se, iterations = res$iterations, residual = max(res$residuals[nrow(res$residuals), ]),
@@ -131,6 +132,42 @@ gp_objective <- function(theta, st, tol = st$tol, x0 = NULL) {
   grad <- c(g_ell, g_s2, g_noise)
   if (st$mean == "constant") grad <- c(grad, -sum(alpha))
   c(list(value = value, gradient = grad, alpha = alpha, par = p), info)
+}
+
+# The control variate of the trace estimator, per kernel hyperparameter
+# theta (the log length scales, then log variance):
+#   tr(P^-1 D) - (1/t) sum_t v_t' D v_t,   v_t = P^-1 z_t,  z_t ~ N(0, P),
+# whose expectation is 0 for any symmetric D (E[v D v] = tr(P^-1 D P^-1 P)).
+# D = dK~/dtheta is the derivative of the preconditioner's Nystrom
+# approximation K~ = Q K[p, ] (Q = K[, p] K[p, p]^-1 = L L[p, ]^-1, p the
+# pivots): D = B Q' + Q B' - Q B[p, ] Q', B = dK[, p] / dtheta (n x rank,
+# dense). When K~ is close to K, D is close to dA, so that
+# (1/t) sum_t (A^-1 z_t)' dA v_t - v_t' D v_t + tr(P^-1 D) has a small variance.
+gp_control_variate <- function(st, p, pc, pre, V) {
+  n_theta <- st$n_ell + 1
+  m <- length(pc$pivots)
+  if (m == 0) return(numeric(n_theta))
+  t <- ncol(V)
+  piv <- pc$pivots
+  xs <- sweep(st$x, 2, rep_len(p$ell, ncol(st$x)), "/")
+  R2 <- scaled_sqdist(xs, xs[piv, , drop = FALSE])
+  R <- sqrt(R2)
+  H <- p$s2 * gp_dense_h(st$kernel, R)
+  Bs <- if (st$n_ell == 1) list(H * R2) else {
+    lapply(seq_len(ncol(xs)), function(d) H * outer(xs[, d], xs[piv, d], "-")^2)
+  }
+  Bs[[n_theta]] <- p$s2 * gp_dense_k(st$kernel, R)
+  # Q = L Lpp^-1 (Lpp = L[p, ], lower triangular): Lpp' Q' = L'.
+  Q <- t(backsolve(t(pc$L[piv, , drop = FALSE]), t(pc$L)))
+  PQ <- pre$solve(Q)
+  QPQ <- crossprod(Q, PQ)
+  QV <- crossprod(Q, V)
+  vapply(Bs, function(B) {
+    Bpp <- B[piv, , drop = FALSE]
+    trace <- 2 * sum(PQ * B) - sum(QPQ * Bpp)
+    probes <- 2 * sum(crossprod(B, V) * QV) - sum(QV * (Bpp %*% QV))
+    trace - probes / t
+  }, 0)
 }
 
 #' Exact Gaussian-process regression on all the data
