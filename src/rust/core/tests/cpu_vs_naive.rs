@@ -294,10 +294,13 @@ fn more_than_two_to_the_32_pairs() {
 
 #[test]
 fn simd_and_portable_loops_give_identical_results() {
-    // The AVX2 build of the loops (chosen at run time) must give the same
-    // results: no reassociation; only exp's polynomial uses fused
-    // multiply-adds there, which may change the last bit.
+    // The AVX2 and AVX-512 builds of the loops (chosen at run time) must
+    // give the same results as the portable one: no reassociation; only
+    // exp's polynomial uses fused multiply-adds there, which may change the
+    // last bit. Every build this CPU supports is compared.
+    use keopsr_core::cpu::program::{detected_simd, Simd};
     use keopsr_core::cpu::{self, Data, Program};
+    let levels: Vec<Simd> = [Simd::Avx2, Simd::Avx512].into_iter().filter(|&l| l <= detected_simd()).collect();
     use keopsr_core::reduction::Monoid;
     for (formula, aliases) in FORMULAS {
         let f = Formula::parse(formula, aliases).unwrap();
@@ -311,17 +314,22 @@ fn simd_and_portable_loops_give_identical_results() {
         }
         let monoid = Monoid { reduction: f.reduction, scheme: SumScheme::Block };
         let mut program = Program::compile(&f.graph, &f.roots, f.axis, keopsr_core::cpu::GemmUse::default());
-        let fast = cpu::reduce(&program, &monoid, &inputs, rows, inner, 1, &mut || false).unwrap();
-        program.avx2 = false;
+        program.simd = Simd::Portable;
         let portable = cpu::reduce(&program, &monoid, &inputs, rows, inner, 1, &mut || false).unwrap();
-        for (a, b) in fast.values.iter().zip(&portable.values) {
-            let same = a.to_bits() == b.to_bits() || (a - b).abs() <= 1e-14 * b.abs().max(1.0);
-            assert!(same, "{formula}: {a} vs {b}");
+        for &level in &levels {
+            program.simd = level;
+            let fast = cpu::reduce(&program, &monoid, &inputs, rows, inner, 1, &mut || false).unwrap();
+            for (a, b) in fast.values.iter().zip(&portable.values) {
+                let same = a.to_bits() == b.to_bits() || (a - b).abs() <= 1e-14 * b.abs().max(1.0);
+                assert!(same, "{formula}, {level:?}: {a} vs {b}");
+            }
+            if !formula.contains("Exp") {
+                let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&fast.values), bits(&portable.values), "{formula}, {level:?}: bit-identical without exp");
+            }
+            assert_eq!(fast.indices, portable.indices, "{formula}, {level:?}");
         }
-        if !formula.contains("Exp") {
-            let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-            assert_eq!(bits(&fast.values), bits(&portable.values), "{formula}: bit-identical without exp");
-        }
-        assert_eq!(fast.indices, portable.indices, "{formula}");
     }
+    // Which builds were compared (all three on a CPU with AVX-512).
+    eprintln!("SIMD builds compared with the portable one: {levels:?}");
 }

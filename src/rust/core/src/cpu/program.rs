@@ -106,9 +106,9 @@ pub struct Program {
     pub tile: usize,
     /// Wide values computed per (row, reduced index) pair: a cost estimate.
     pub cost_per_pair: usize,
-    /// Whether the CPU runs the AVX2/FMA build of the loops (detected at run
-    /// time: the package is compiled for baseline x86-64).
-    pub avx2: bool,
+    /// Which build of the per-row loops runs (detected at run time: the
+    /// package is compiled for baseline x86-64).
+    pub simd: Simd,
     /// Pair terms computed by GEMM, whose slots the caller fills per row.
     pub grams: Vec<Gram>,
     /// A Sum of s * w computed by the weights GEMM: then the only root is
@@ -126,23 +126,48 @@ pub struct GemmUse {
     pub weights_min_cols: Option<usize>,
 }
 
-/// Whether to run the AVX2/FMA build of the loops: the CPU has them, and the
-/// environment variable `KEOPSR_SIMD` is not `portable` (which forces the
-/// baseline build, for comparisons). Decided once per process.
-pub fn has_avx2() -> bool {
-    static AVX2: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *AVX2.get_or_init(|| {
+/// The builds of the per-row loops, from the baseline to the widest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Simd {
+    /// Baseline x86-64 (SSE2) or another architecture.
+    Portable,
+    /// AVX2 with fused multiply-adds (256-bit registers).
+    Avx2,
+    /// AVX-512 F/VL/DQ with fused multiply-adds (512-bit registers).
+    Avx512,
+}
+
+/// The widest build the CPU supports, capped by the environment variable
+/// `KEOPSR_SIMD` (`portable` or `avx2`, for comparisons). Decided once per
+/// process.
+pub fn detected_simd() -> Simd {
+    static SIMD: std::sync::OnceLock<Simd> = std::sync::OnceLock::new();
+    *SIMD.get_or_init(|| {
+        let cap = match std::env::var("KEOPSR_SIMD").as_deref() {
+            Ok("portable") => Simd::Portable,
+            Ok("avx2") => Simd::Avx2,
+            _ => Simd::Avx512,
+        };
         #[cfg(target_arch = "x86_64")]
+        let found = if !(std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")) {
+            Simd::Portable
+        } else if std::is_x86_feature_detected!("avx512f")
+            && std::is_x86_feature_detected!("avx512vl")
+            && std::is_x86_feature_detected!("avx512dq")
         {
-            std::env::var("KEOPSR_SIMD").as_deref() != Ok("portable")
-                && std::is_x86_feature_detected!("avx2")
-                && std::is_x86_feature_detected!("fma")
-        }
+            Simd::Avx512
+        } else {
+            Simd::Avx2
+        };
         #[cfg(not(target_arch = "x86_64"))]
-        {
-            false
-        }
+        let found = Simd::Portable;
+        found.min(cap)
     })
+}
+
+/// Whether the AVX2/FMA loops (also used inside the AVX-512 build) may run.
+pub fn has_avx2() -> bool {
+    detected_simd() >= Simd::Avx2
 }
 
 /// Scratch budget (in values) that the tile size is fitted to: wide slots of
@@ -189,7 +214,7 @@ impl Program {
             scratch_len: 0,
             tile,
             cost_per_pair: 0,
-            avx2: has_avx2(),
+            simd: detected_simd(),
             grams: vec![],
             weights: weighted.map(|(_, w)| w),
         };
@@ -299,10 +324,20 @@ impl Program {
     /// Runs what depends on the output row `row` (for the current tile).
     pub fn run_row<T: Real>(&self, s: &mut [T], inputs: &[Data<'_, T>], row: usize, start: usize, len: usize) {
         #[cfg(target_arch = "x86_64")]
-        if self.avx2 {
-            // SAFETY: `avx2` is set only when the CPU supports AVX2 and FMA.
-            return unsafe { self.run_row_avx2(s, inputs, row, start, len) };
+        match self.simd {
+            // SAFETY: `simd` is at most what the CPU supports (detected_simd()).
+            Simd::Avx512 => return unsafe { self.run_row_avx512(s, inputs, row, start, len) },
+            Simd::Avx2 => return unsafe { self.run_row_avx2(s, inputs, row, start, len) },
+            Simd::Portable => {}
         }
+        self.run_row_portable(s, inputs, row, start, len)
+    }
+
+    /// The per-row work compiled for AVX-512: the same loops in 512-bit
+    /// registers (the AVX2 exp inlines here and widens too).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512vl,avx512dq,avx2,fma")]
+    unsafe fn run_row_avx512<T: Real>(&self, s: &mut [T], inputs: &[Data<'_, T>], row: usize, start: usize, len: usize) {
         self.run_row_portable(s, inputs, row, start, len)
     }
 
@@ -389,10 +424,10 @@ impl Program {
             Kind::Const(v) => dst[..out.dim].fill(T::from_double(*v)),
             Kind::Gram => {} // filled by the caller before the row runs
             #[cfg(target_arch = "x86_64")]
-            Kind::Unary(Unary::Exp) | Kind::ExpOf(_) if self.avx2 => {
+            Kind::Unary(Unary::Exp) | Kind::ExpOf(_) if self.simd >= Simd::Avx2 => {
                 for c in 0..out.dim {
                     let s = exp_scale(&instr.kind, || run_of(&instr.args[1], c)[0]);
-                    // SAFETY: `avx2` is set only when the CPU has AVX2 and FMA.
+                    // SAFETY: `simd` >= Avx2 only when the CPU has AVX2 and FMA.
                     unsafe { T::exp_map_fma(run_of(&instr.args[0], c), s, &mut dst[c * stride..c * stride + n]) };
                 }
             }
