@@ -11,7 +11,8 @@
 #   states (keopsr_reduce_partial()), which the caller merges, in chunk order,
 #   and finalizes with the reduction's own merge (keopsr_merge_partials()):
 #   the code the CPU and GPU engines use to combine tiles.
-# Gradients split output rows (see distributed_value_and_grad()); a solve keeps
+# Gradients split output rows (see distributed_value_and_grad(); for
+# formulas Grad(R, v, e) distributed_grad_around()); a solve keeps
 # its conjugate-gradient recurrence in the core (keopsr_solve_with()) and
 # splits each product by K.
 
@@ -202,12 +203,12 @@ distributed_cancel <- function(futures) {
 }
 
 # The reduction `formula` split across the workers, or NULL when it runs in
-# the calling process (too small, a single worker, or a formula written
-# Grad(R, v, e) around a reduction). `ranges`: from ranges_for(). Returns
-# what keopsr_reduce() returns.
+# the calling process (too small, a single worker, or a gradient that cannot
+# be split: see distributed_grad_around()). `ranges`: from ranges_for().
+# Returns what keopsr_reduce() returns.
 distributed_reduce <- function(formula, args, inputs, sum_scheme, ranges, call, info = NULL, plan = NULL) {
   if (is.null(info)) info <- check_result(keopsr_split_info(formula, args, inputs), call)
-  if (info$grad_around) return(NULL)
+  if (info$grad_around) return(distributed_grad_around(formula, args, inputs, sum_scheme, ranges, info, call))
   if (is.null(plan)) plan <- split_plan(info$rows, info$inner, info$k)
   if (is.null(plan)) return(NULL)
   out_cat <- if (info$reduced == "j") "Vi" else "Vj"
@@ -233,6 +234,47 @@ distributed_reduce <- function(formula, args, inputs, sum_scheme, ranges, call, 
   settings <- engine_settings(sum_scheme)
   settings$progress <- NULL
   keopsr_merge_partials(formula, args, settings, parts)
+}
+
+# A formula Grad(R, v, e) around a reduction R (keops_grad() operators,
+# rkeops' gradient strings), split into chunks that each differentiate a
+# smaller problem with the ordinary engine:
+# - v of R's output index: chunks of R's output rows (v, e and the other
+#   variables of that index), each chunk's gradient rows stacked. Every
+#   chunk sees the whole reduced index, so this holds for every reduction;
+# - v a parameter: the same chunks, whose gradients (sums over their rows)
+#   are added;
+# - v of R's reduced index, R a Sum: chunks of the reduced index (a Sum's
+#   adjoint is e itself, so the points of a chunk do not need the others).
+# Otherwise (v of the reduced index of a Min, LogSumExp, ...: their
+# adjoints need R over the whole reduced index; ranges) NULL: the calling
+# process evaluates it.
+distributed_grad_around <- function(formula, args, inputs, sum_scheme, ranges, info, call) {
+  if (!is.null(ranges)) return(NULL)
+  red_cat <- info$forward_reduced
+  out_cat <- if (red_cat == "Vj") "Vi" else "Vj"
+  v_cat <- info$categories[[info$grad_var]]
+  split <- if (v_cat %in% c(out_cat, "Pm")) {
+    list(cat = out_cat, size = info$rows, other = info$inner)
+  } else if (isTRUE(info$sum_reduction)) {
+    list(cat = red_cat, size = info$inner, other = info$rows)
+  } else {
+    return(NULL)
+  }
+  plan <- split_plan(split$size, split$other, rows_only = TRUE)
+  if (is.null(plan)) return(NULL)
+  bounds <- plan$bounds
+  tasks <- lapply(seq_len(length(bounds) - 1), function(k) {
+    list(
+      kind = "reduce", options = worker_options(), sum_scheme = sum_scheme, offset = 0, ranges = NULL,
+      args = list(
+        formula = formula, args = args,
+        inputs = chunk_inputs(inputs, info$categories, split$cat, bounds[k], bounds[k + 1])
+      )
+    )
+  })
+  parts <- distributed_map(tasks, call)
+  if (v_cat == "Pm") Reduce(`+`, parts) else stack_rows(parts)
 }
 
 # Value and gradients (as keopsr_value_and_grad()) split over output rows:

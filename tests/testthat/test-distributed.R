@@ -39,15 +39,29 @@ ranges_case <- function() {
   list(j = sum(K, index = "j", ranges = r), i = argmin(sqdist(Vi(s$x), Vj(s$x)), "i", ranges = r))
 }
 
+eta <- matrix(rnorm(30), 30, 1)
+sum_op <- keops_kernel("Sum_Reduction(Exp(-SqDist(x, y)) * w, 1)", c("x = Vi(2)", "y = Vj(2)", "w = Vj(1)"))
+lse_op <- keops_kernel("LogSumExp_Reduction(-SqDist(x, y) * s, 1)", c("x = Vi(2)", "y = Vj(2)", "s = Pm(1)"))
+# Gradients written Grad(R, v, e) around a reduction (keops_grad()
+# operators), one function per case.
+grad_around_cases <- list(
+  sum_x = function() keops_grad(sum_op, "x")(list(x, y, w, eta)),
+  sum_y = function() keops_grad(sum_op, "y")(list(x, y, w, eta)),
+  sum_xx = function() keops_grad(keops_grad(sum_op, "x"), "x")(list(x, y, w, eta, x)),
+  lse_x = function() keops_grad(lse_op, "x")(list(x, y, 0.5, eta)),
+  lse_y = function() keops_grad(lse_op, "y")(list(x, y, 0.5, eta)),
+  lse_s = function() keops_grad(lse_op, "s")(list(x, y, 0.5, eta))
+)
+
 grad_case <- function() {
   xi <- Vi(x)
   yj <- Vj(y)
   K <- exp(-sqdist(xi, yj)) * Vj(w)
-  list(
+  c(list(
     gx = grad(K, rep(1, 30), "Sum", xi, "j"),
     gy = grad(K, rep(1, 30), "Sum", yj, "j"),
     vg = keops_value_and_grad(-sqdist(Vi(x), Vj(y)) * Pm(0.5), "j", list(s = 2L, y = 1L), "LogSumExp")
-  )
+  ), lapply(grad_around_cases, function(f) f()))
 }
 
 solve_case <- function() {
@@ -132,6 +146,25 @@ test_that("a failing or lost worker is a keopsr_distributed_error naming the chu
   err <- expect_error(sum(sqdist(Vi(x), Vj(y)), index = "j"), class = "keopsr_distributed_error")
   expect_equal(err$chunk, 1)
   expect_match(conditionMessage(err), "lost its worker")
+})
+
+test_that("gradients around a reduction are split where each chunk is a smaller problem", {
+  future::plan(future::multisession, workers = 2)
+  on.exit(future::plan(future::sequential), add = TRUE)
+  on.exit(keops_options(old), add = TRUE)
+  on.exit(options(keopsr.distributed_fail_chunk = NULL), add = TRUE)
+  keops_options(distributed = "future", distributed_split = "rows")
+  # A forced chunk failure shows which cases were split: all but the
+  # LogSumExp gradient with respect to its reduced-index variable, whose
+  # adjoint needs the whole reduced index (computed in this process).
+  options(keopsr.distributed_fail_chunk = 1)
+  for (case in names(grad_around_cases)) {
+    if (case == "lse_y") {
+      expect_equal(grad_around_cases[[case]](), reference$grad[[case]], tolerance = 1e-12)
+    } else {
+      expect_error(grad_around_cases[[case]](), class = "keopsr_distributed_error", info = case)
+    }
+  }
 })
 
 test_that("distributed options are validated", {
