@@ -237,31 +237,18 @@ distributed_reduce <- function(formula, args, inputs, sum_scheme, ranges, call, 
 }
 
 # A formula Grad(R, v, e) around a reduction R (keops_grad() operators,
-# rkeops' gradient strings), split into chunks that each differentiate a
-# smaller problem with the ordinary engine:
-# - v of R's output index: chunks of R's output rows (v, e and the other
-#   variables of that index), each chunk's gradient rows stacked. Every
-#   chunk sees the whole reduced index, so this holds for every reduction;
-# - v a parameter: the same chunks, whose gradients (sums over their rows)
-#   are added;
-# - v of R's reduced index, R a Sum: chunks of the reduced index (a Sum's
-#   adjoint is e itself, so the points of a chunk do not need the others).
-# Otherwise (v of the reduced index of a Min, LogSumExp, ...: their
-# adjoints need R over the whole reduced index; ranges) NULL: the calling
-# process evaluates it.
+# rkeops' gradient strings), split like R's output rows: each chunk holds
+# its rows of the variables of R's output index (e included) and all the
+# other data, so it computes its rows of R (a Min's selection, a
+# LogSumExp's maximum and sum) exactly as one process does. When v is of
+# R's output index, the chunks' gradient rows are stacked; when v is of the
+# reduced index or a parameter, each chunk's gradient is the sum over its
+# rows, and the chunks' gradients are added. Ranges: NULL (the calling
+# process evaluates it).
 distributed_grad_around <- function(formula, args, inputs, sum_scheme, ranges, info, call) {
   if (!is.null(ranges)) return(NULL)
-  red_cat <- info$forward_reduced
-  out_cat <- if (red_cat == "Vj") "Vi" else "Vj"
-  v_cat <- info$categories[[info$grad_var]]
-  split <- if (v_cat %in% c(out_cat, "Pm")) {
-    list(cat = out_cat, size = info$rows, other = info$inner)
-  } else if (isTRUE(info$sum_reduction)) {
-    list(cat = red_cat, size = info$inner, other = info$rows)
-  } else {
-    return(NULL)
-  }
-  plan <- split_plan(split$size, split$other, rows_only = TRUE)
+  out_cat <- if (info$forward_reduced == "Vj") "Vi" else "Vj"
+  plan <- split_plan(info$rows, info$inner, rows_only = TRUE)
   if (is.null(plan)) return(NULL)
   bounds <- plan$bounds
   tasks <- lapply(seq_len(length(bounds) - 1), function(k) {
@@ -269,12 +256,12 @@ distributed_grad_around <- function(formula, args, inputs, sum_scheme, ranges, i
       kind = "reduce", options = worker_options(), sum_scheme = sum_scheme, offset = 0, ranges = NULL,
       args = list(
         formula = formula, args = args,
-        inputs = chunk_inputs(inputs, info$categories, split$cat, bounds[k], bounds[k + 1])
+        inputs = chunk_inputs(inputs, info$categories, out_cat, bounds[k], bounds[k + 1])
       )
     )
   })
   parts <- distributed_map(tasks, call)
-  if (v_cat == "Pm") Reduce(`+`, parts) else stack_rows(parts)
+  if (info$categories[[info$grad_var]] == out_cat) stack_rows(parts) else Reduce(`+`, parts)
 }
 
 # Value and gradients (as keopsr_value_and_grad()) split over output rows:

@@ -37,10 +37,10 @@ keopsr_solve <- function(formula, args, inputs, var, b, alpha, tol, max_iter, ja
 #' What the splitting of a reduction across processes needs to know
 #' (`R/distributed.R`), after the checks every evaluation makes (shapes,
 #' K against the points reduced over): output rows, reduced indices, the
-#' reduced index of the result, each variable's category, K, whether the
-#' reduction is a Sum, and for a gradient written around a reduction the
-#' position (1-based) of the variable differentiated against (0 otherwise)
-#' and the index the reduction itself reduces over (`forward_reduced`).
+#' reduced index of the result, each variable's category, K, and for a
+#' gradient written around a reduction the position (1-based) of the
+#' variable differentiated against (0 otherwise) and the index the
+#' reduction itself reduces over (`forward_reduced`).
 #' @noRd
 keopsr_split_info <- function(formula, args, inputs) .Call(wrap__keopsr_split_info, formula, args, inputs)
 

@@ -96,11 +96,10 @@
 #'     `cache_dir`): a worker with a usable GPU uses it under
 #'     `backend = "auto"`. Problems of fewer than 2^20 pairs (i, j) run in the
 #'     calling process unless `distributed_split` or `distributed_chunks` is set.
-#'     Gradients split their output rows. A formula written `Grad(R, v, e)`
-#'     around a reduction ([keops_grad()] operators) splits R's output rows
-#'     when v is of R's output index or a parameter, and R's reduced index
-#'     when R is a Sum; the gradient of another reduction with respect to a
-#'     variable of its reduced index runs in the calling process.
+#'     Gradients split their output rows, and so does a formula written
+#'     `Grad(R, v, e)` around a reduction ([keops_grad()] operators): R's
+#'     output rows, whose gradients are stacked (v of R's output index) or
+#'     added (v of the reduced index, or a parameter).
 #'   - `distributed_split`: how a reduction is split: `"auto"` (default:
 #'     output rows when there are at least 32 per chunk or as many as reduced
 #'     indices, else the reduced index), `"rows"` (each worker reduces its

@@ -305,10 +305,10 @@ fn ranges_of(
 /// What the splitting of a reduction across processes needs to know
 /// (`R/distributed.R`), after the checks every evaluation makes (shapes,
 /// K against the points reduced over): output rows, reduced indices, the
-/// reduced index of the result, each variable's category, K, whether the
-/// reduction is a Sum, and for a gradient written around a reduction the
-/// position (1-based) of the variable differentiated against (0 otherwise)
-/// and the index the reduction itself reduces over (`forward_reduced`).
+/// reduced index of the result, each variable's category, K, and for a
+/// gradient written around a reduction the position (1-based) of the
+/// variable differentiated against (0 otherwise) and the index the
+/// reduction itself reduces over (`forward_reduced`).
 /// @noRd
 #[extendr]
 fn keopsr_split_info(formula: &str, args: Strings, inputs: List) -> Robj {
@@ -328,7 +328,6 @@ fn keopsr_split_info(formula: &str, args: Strings, inputs: List) -> Robj {
             categories = cats,
             k = f.reduction.k().map_or(1, |k| k as i32),
             value_cols = f.reduction.output_cols().0 as i32,
-            sum_reduction = matches!(f.reduction, keopsr_core::reduction::Reduction::Sum { .. }),
             grad_around = f.grad.is_some(),
             grad_var = f.grad.map_or(0, |g| g.var as i32 + 1),
             forward_reduced = f.axis.inner().keyword()
