@@ -12,7 +12,7 @@
 #   and finalizes with the reduction's own merge (keopsr_merge_partials()):
 #   the code the CPU and GPU engines use to combine tiles.
 # Gradients split output rows (see distributed_value_and_grad(); for
-# formulas Grad(R, v, e) distributed_grad_around()); a solve keeps
+# formulas Grad(R, v, e) distributed_reduce()); a solve keeps
 # its conjugate-gradient recurrence in the core (keopsr_solve_with()) and
 # splits each product by K.
 
@@ -203,16 +203,26 @@ distributed_cancel <- function(futures) {
 }
 
 # The reduction `formula` split across the workers, or NULL when it runs in
-# the calling process (too small, a single worker, or a gradient that cannot
-# be split: see distributed_grad_around()). `ranges`: from ranges_for().
-# Returns what keopsr_reduce() returns.
+# the calling process (too small, a single worker, or a gradient around a
+# reduction with `ranges`). `ranges`: from ranges_for(). Returns what
+# keopsr_reduce() returns.
+#
+# A formula Grad(R, v, e) around a reduction R (keops_grad() operators,
+# rkeops' gradient strings) is split like R's output rows: each chunk holds
+# its rows of the variables of R's output index (e included) and all the
+# other data, so it computes its rows of R (a Min's selection, a
+# LogSumExp's maximum and sum) exactly as one process does. When v is of
+# R's output index, the chunks' gradient rows are stacked; when v is of the
+# reduced index or a parameter, each chunk's gradient is the sum over its
+# rows, and the chunks' gradients are added.
 distributed_reduce <- function(formula, args, inputs, sum_scheme, ranges, call, info = NULL, plan = NULL) {
   if (is.null(info)) info <- check_result(keopsr_split_info(formula, args, inputs), call)
-  if (info$grad_around) return(distributed_grad_around(formula, args, inputs, sum_scheme, ranges, info, call))
-  if (is.null(plan)) plan <- split_plan(info$rows, info$inner, info$k)
+  grad <- info$grad_around
+  if (grad && !is.null(ranges)) return(NULL)
+  if (is.null(plan)) plan <- split_plan(info$rows, info$inner, info$k, rows_only = grad)
   if (is.null(plan)) return(NULL)
-  out_cat <- if (info$reduced == "j") "Vi" else "Vj"
-  red_cat <- if (info$reduced == "j") "Vj" else "Vi"
+  red_cat <- info$forward_reduced
+  out_cat <- if (red_cat == "Vj") "Vi" else "Vj"
   bounds <- plan$bounds
   n <- length(bounds) - 1
   tasks <- lapply(seq_len(n), function(k) {
@@ -230,38 +240,11 @@ distributed_reduce <- function(formula, args, inputs, sum_scheme, ranges, call, 
     )
   })
   parts <- distributed_map(tasks, call)
+  if (grad && info$categories[[info$grad_var]] != out_cat) return(Reduce(`+`, parts))
   if (plan$axis == "rows") return(stack_rows(parts))
   settings <- engine_settings(sum_scheme)
   settings$progress <- NULL
   keopsr_merge_partials(formula, args, settings, parts)
-}
-
-# A formula Grad(R, v, e) around a reduction R (keops_grad() operators,
-# rkeops' gradient strings), split like R's output rows: each chunk holds
-# its rows of the variables of R's output index (e included) and all the
-# other data, so it computes its rows of R (a Min's selection, a
-# LogSumExp's maximum and sum) exactly as one process does. When v is of
-# R's output index, the chunks' gradient rows are stacked; when v is of the
-# reduced index or a parameter, each chunk's gradient is the sum over its
-# rows, and the chunks' gradients are added. Ranges: NULL (the calling
-# process evaluates it).
-distributed_grad_around <- function(formula, args, inputs, sum_scheme, ranges, info, call) {
-  if (!is.null(ranges)) return(NULL)
-  out_cat <- if (info$forward_reduced == "Vj") "Vi" else "Vj"
-  plan <- split_plan(info$rows, info$inner, rows_only = TRUE)
-  if (is.null(plan)) return(NULL)
-  bounds <- plan$bounds
-  tasks <- lapply(seq_len(length(bounds) - 1), function(k) {
-    list(
-      kind = "reduce", options = worker_options(), sum_scheme = sum_scheme, offset = 0, ranges = NULL,
-      args = list(
-        formula = formula, args = args,
-        inputs = chunk_inputs(inputs, info$categories, out_cat, bounds[k], bounds[k + 1])
-      )
-    )
-  })
-  parts <- distributed_map(tasks, call)
-  if (info$categories[[info$grad_var]] == out_cat) stack_rows(parts) else Reduce(`+`, parts)
 }
 
 # Value and gradients (as keopsr_value_and_grad()) split over output rows:

@@ -119,8 +119,8 @@ gp_objective <- function(theta, st, tol = st$tol, x0 = NULL) {
     cv <- gp_control_variate(st, p, pc, pre, V)
     g_ell <- -as.vector(gr[[1]]) / p$ell + 0.5 * cv[seq_len(st$n_ell)]
     g_s2 <- as.vector(gr[[2]]) * p$s2 + 0.5 * cv[st$n_ell + 1]
-    cc <- if (is.null(pre$U)) numeric(0) else pre$s2
-    trace_pinv <- (n - length(cc)) / p$noise + sum(1 / (cc + p$noise))
+    # tr(P^-1): pre$s2 are the eigenvalues of L L' (NULL without pivots).
+    trace_pinv <- (n - length(pre$s2)) / p$noise + sum(1 / (pre$s2 + p$noise))
     g_noise <- p$noise * (-0.5 * sum(alpha^2) + 0.5 * trace_pinv + 0.5 * sum((Y - V) * V) / t)
     info <- list(
       se = 0.5 * ld$se, iterations = res$iterations, residual = max(res$residuals[nrow(res$residuals), ]),
