@@ -47,15 +47,21 @@
 #'     a j-variable of high dimension (`SqDist(x, y)`, `(x | y)`,
 #'     `Norm2(x - y)`, in any formula) computed by blocked matrix products
 #'     \eqn{|x - c|^2 + |y - c|^2 - 2 (x - c) \cdot (y - c)}{|x-c|^2 + |y-c|^2 - 2 (x-c).(y-c)}
-#'     with c the mean of each block of output points, instead of one pass
+#'     with c the mean of the output points, instead of one pass
 #'     per pair: `"auto"` (default) for Sum, LogSumExp and SumSoftMaxWeight
-#'     reductions from dimension 32 on (about 1.3x faster there, 2.5 to 3.7x
-#'     at D = 1024; `bench/RESULTS-gemm.md`), `"always"` (every reduction,
-#'     dimension >= 2), `"never"`. The rounding error of a squared distance
-#'     is then at most about \eqn{4 D \epsilon (|x - c|^2 + |y - c|^2)}{4 D eps (|x-c|^2 + |y-c|^2)}
-#'     instead of \eqn{D \epsilon |x - y|^2}{D eps |x-y|^2}; min, max and
-#'     k-nearest-neighbour reductions keep the direct loop under `"auto"`, so
-#'     that ties are resolved on exact distances. Non-finite or huge values
+#'     reductions from dimension 16 on (1.2 to 2x faster at D = 16 to 64,
+#'     4 to 7x at D = 256 to 1024; `bench/RESULTS-gemm.md`), `"always"`
+#'     (dimension >= 2), `"never"`. The rounding error of a squared distance
+#'     is then at most about \eqn{(2 D + 8) \epsilon (|x - c|^2 + |y - c|^2)}{(2D + 8) eps (|x-c|^2 + |y-c|^2)}
+#'     instead of \eqn{D \epsilon |x - y|^2}{D eps |x-y|^2}. Nearest
+#'     neighbours (Min, ArgMin, KMin, ArgKMin and their value-and-index forms
+#'     of `SqDist(x, y)` itself) use GEMM distances from dimension 16 on
+#'     only to shortlist 2K + 8 candidates per point, recompute those by the
+#'     direct loop and return the direct loop's values and indices bit for
+#'     bit: a point is re-reduced directly when an error bound cannot prove
+#'     that no other point ranks before its K-th neighbour (2 to 7x faster
+#'     at D = 50 to 784; `bench/RESULTS-knn.md`). Other Min/Max reductions
+#'     keep the direct loop. Non-finite or huge values
 #'     take the direct loop, so NaN and Inf propagate as without it.
 #'     The same option governs the weights GEMM: a Sum of a scalar term
 #'     times weights with several columns, `sum(K * Vj(W), index = "j")`

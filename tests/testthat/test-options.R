@@ -48,6 +48,34 @@ test_that("gemm = always/never/auto give the dense result for high-dimensional k
   expect_error(keops_options(gemm = "yes"), class = "keopsr_option_error")
 })
 
+test_that("k nearest neighbours by GEMM distances and an exact re-rank are the direct loop's, bit for bit", {
+  set.seed(13)
+  x <- matrix(rnorm(60 * 50), 60, 50) + 1e3
+  y <- matrix(rnorm(900 * 50), 900, 50) + 1e3
+  y[100:109, ] <- x[1:10, ]  # distance 0
+  y[200:209, ] <- y[300:309, ]  # duplicates: ties to the smallest index
+  y[400, 3] <- NaN
+  x[11, 5] <- Inf
+  d2 <- dense_sqdist(x, y)
+  old <- keops_options()
+  on.exit(keops_options(old))
+  for (precision in c("float64", "float32")) {
+    keops_options(precision = precision, gemm = "never")
+    direct <- Kmin_argKmin(sqdist(Vi(x), Vj(y)), 7, "j")
+    direct_min <- min_argmin(sqdist(Vi(x), Vj(y)), "j")
+    direct_i <- argKmin(sqdist(Vi(y), Vj(x)), 2, "i")
+    for (choice in c("auto", "always")) {
+      keops_options(gemm = choice)
+      expect_identical(Kmin_argKmin(sqdist(Vi(x), Vj(y)), 7, "j"), direct)
+      expect_identical(min_argmin(sqdist(Vi(x), Vj(y)), "j"), direct_min)
+      expect_identical(argKmin(sqdist(Vi(y), Vj(x)), 2, "i"), direct_i)
+    }
+    # Against dense R (order() puts NaN last and keeps ties in index order).
+    ref <- t(apply(d2, 1, order))[, 1:7]
+    expect_identical(direct[[2]][-11, ], ref[-11, ])
+  }
+})
+
 test_that("a kernel times many weight columns (the weights GEMM) gives the dense result, NaN and Inf included", {
   set.seed(12)
   x <- matrix(rnorm(60 * 3), 60, 3)

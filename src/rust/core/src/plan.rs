@@ -13,8 +13,8 @@ pub use crate::options::{Backend, Gemm, Options, Precision};
 
 /// Smallest dimension at which `Gemm::Auto` uses GEMM tiles, by precision
 /// (measured crossovers: `bench/RESULTS-gemm.md`).
-pub const GEMM_MIN_DIM_F64: usize = 32;
-pub const GEMM_MIN_DIM_F32: usize = 32;
+pub const GEMM_MIN_DIM_F64: usize = 16;
+pub const GEMM_MIN_DIM_F32: usize = 16;
 /// Fewest weight columns at which `Gemm::Auto` multiplies a Sum's scalar
 /// term by its weights with a GEMM (measured: `bench/RESULTS-gemm.md`).
 pub const GEMM_MIN_WEIGHTS: usize = 4;
@@ -31,12 +31,34 @@ fn gemm_use(options: &Options, reduction: crate::reduction::Reduction) -> GemmUs
         Precision::F64 => GEMM_MIN_DIM_F64,
         Precision::F32 => GEMM_MIN_DIM_F32,
     };
+    // Selections (Min, KMin, ...) take GEMM distances only through the
+    // exact re-rank (`knn_min_dim`): an approximate distance could select
+    // another point.
     let (pair, weights) = match (crate::cpu::gram::forced(), options.gemm) {
         (Some(false), _) | (None, Gemm::Never) => (None, None),
         (Some(true), _) | (None, Gemm::Always) => (Some(2), Some(2)),
-        (None, Gemm::Auto) => (smooth.then_some(auto), Some(GEMM_MIN_WEIGHTS)),
+        (None, Gemm::Auto) => (Some(auto), Some(GEMM_MIN_WEIGHTS)),
     };
-    GemmUse { pair_min_dim: pair, weights_min_cols: weights.filter(|_| block_sum) }
+    GemmUse { pair_min_dim: pair.filter(|_| smooth), weights_min_cols: weights.filter(|_| block_sum) }
+}
+
+/// Smallest dimension at which `Gemm::Auto` finds nearest neighbours (Min
+/// and KMin of SqDist) by GEMM distances and an exact re-rank, by precision
+/// (measured crossovers: `bench/RESULTS-knn.md`).
+pub const KNN_MIN_DIM_F64: usize = 16;
+pub const KNN_MIN_DIM_F32: usize = 16;
+
+/// The dimension from which nearest neighbours go through
+/// [`cpu::rerank::Knn`] (`None`: never), planned with [`gemm_use`].
+fn knn_min_dim(options: &Options) -> Option<usize> {
+    match (crate::cpu::gram::forced(), options.gemm) {
+        (Some(false), _) | (None, Gemm::Never) => None,
+        (Some(true), _) | (None, Gemm::Always) => Some(2),
+        (None, Gemm::Auto) => Some(match options.precision {
+            Precision::F64 => KNN_MIN_DIM_F64,
+            Precision::F32 => KNN_MIN_DIM_F32,
+        }),
+    }
 }
 
 /// One argument's data: column-major values with its shape. A plain vector
@@ -192,6 +214,9 @@ pub struct Prepared<'a> {
     formula: Formula,
     vars: Vec<VarInfo>,
     program: Program,
+    /// Nearest neighbours by GEMM distances and an exact re-rank, where the
+    /// formula and the options allow it (dense CPU reductions).
+    knn: Option<cpu::rerank::Knn>,
     monoid: Monoid,
     axis: Axis,
     rows: usize,
@@ -230,6 +255,7 @@ impl<'a> Prepared<'a> {
         let gpu = choose_gpu(options.backend)?;
         let program =
             Program::compile(&formula.graph, &formula.roots, formula.axis, gemm_use(options, formula.reduction));
+        let knn = cpu::rerank::Knn::new(&formula.graph, &formula.roots, formula.axis, formula.reduction, knn_min_dim(options));
         let nrows = vars.iter().zip(inputs).map(|(v, input)| rows_of(v, input)).collect();
         let values = match options.precision {
             Precision::F64 => Values::F64(inputs.iter().map(|i| i.values).collect()),
@@ -239,6 +265,7 @@ impl<'a> Prepared<'a> {
             formula: formula.clone(),
             vars,
             program,
+            knn,
             monoid,
             axis: formula.axis,
             rows,
@@ -411,6 +438,8 @@ impl<'a> Prepared<'a> {
         }
         if self.gpu && ranges.is_none() {
             crate::cuda::reduce(&self.formula, &self.vars, monoid, data, rows, inner, &self.options, &self.resident, replaced, interrupted)
+        } else if let (Some(knn), None) = (&self.knn, ranges) {
+            Ok(knn.reduce(&self.program, monoid, data, rows, inner, self.options.threads, interrupted)?.0)
         } else {
             cpu::reduce_ranges(&self.program, monoid, data, rows, inner, ranges, self.options.threads, interrupted)
         }

@@ -131,22 +131,6 @@ fn float32_and_thread_counts() {
     assert_eq!(run(GAUSS, &aliases, &data, threads(1)), run(GAUSS, &aliases, &data, threads(2)));
 }
 
-#[test]
-fn auto_keeps_the_direct_loop_for_min_and_k_min() {
-    let (m, n, d) = (30, 80, 128);
-    let data: Data = vec![points(m, d, 0.0, 13), points(n, d, 0.0, 14)];
-    let aliases = ["x = Vi(128)", "y = Vj(128)"];
-    for formula in ["Min_Reduction(SqDist(x, y), 1)", "KMin_Reduction(SqDist(x, y), 3, 1)"] {
-        assert_eq!(
-            run(formula, &aliases, &data, Options::default()),
-            run(formula, &aliases, &data, with(Gemm::Never)),
-            "{formula}"
-        );
-        let always = run(formula, &aliases, &data, with(Gemm::Always));
-        assert!(max_rel(&always, &run(formula, &aliases, &data, with(Gemm::Never))) < 1e-11);
-    }
-}
-
 /// The formulas above do take the GEMM path: the program has gram terms
 /// (and none without GEMM, or when the pair's inner nodes have other uses).
 #[test]

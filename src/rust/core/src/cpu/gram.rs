@@ -9,16 +9,17 @@
 //! |x - y|²     = max(0, |x̃|² + |ỹ|² - 2 G̃)    x̃ = x - c, ỹ = y - c
 //! ```
 //!
-//! The centre c is the mean of the block's rows (computed in f64), so that
-//! |x̃|² and |ỹ|² stay of the order of the distances and the expansion does
-//! not cancel for data far from the origin. The rounding error of a squared
-//! distance is then at most about `4 D ε (|x̃|² + |ỹ|²)` (ε the precision's
-//! unit roundoff, D the dimension). Rows and points that are not finite, or
-//! whose centred squared norm could overflow, take the direct sum instead, so
-//! that NaN and Inf propagate exactly as in the direct loop.
+//! The centre c is the mean of the output-index points (computed in f64,
+//! once per reduction), so that |x̃|² and |ỹ|² stay of the order of the
+//! distances and the expansion does not cancel for data far from the origin.
+//! The rounding error of a squared distance is then at most about
+//! `(2 D + 8) ε (|x̃|² + |ỹ|²)` (ε the precision's unit roundoff, D the
+//! dimension). Rows and points that are not finite, or whose centred squared
+//! norm could overflow, take the direct sum instead, so that NaN and Inf
+//! propagate exactly as in the direct loop.
 //!
-//! Memory per work item: the centred block and tile, their squared norms and
-//! the rows × tile product: linear in the dimension, never M × N.
+//! Memory: a centred copy of both variables per reduction ([`Centred`]),
+//! and per work item the rows × tile product: never M × N.
 //!
 //! A second GEMM serves Sum reductions of a scalar pair term times wide
 //! reduced-index weights, Σ_j s(i, j) w_j (a kernel times a right-hand side
@@ -27,6 +28,8 @@
 //! s(i, j) w_j and summing it (see [`Weights`]).
 
 use std::ops::Range;
+
+use rayon::prelude::*;
 
 use super::program::Data;
 use crate::buffer::try_filled;
@@ -54,21 +57,20 @@ pub struct Gram {
     pub out: usize,
 }
 
-/// The buffers of one gram for one work item.
-pub struct GramBlock<T> {
+/// The operands of one gram, centred once per reduction: a copy of each
+/// variable (the memory of the inputs, never M × N) from which every work
+/// item's GEMM reads its block of rows and its tiles.
+pub struct Centred<T> {
     gram: Gram,
-    center: Vec<f64>,
-    /// Centred rows, column-major (dim columns of `rows`), and their squared norms.
+    /// Centred output-index points, point-major, and their squared norms
+    /// (f64); likewise the reduced-index points, with their squared norms in
+    /// T for the vectorized expansion.
     xs: Vec<T>,
     xx: Vec<f64>,
-    /// Centred tile points, column-major (dim columns of `len`), and their squared norms.
     ys: Vec<T>,
-    yy: Vec<f64>,
-    /// rows × len products of the current tile, row-major.
-    g: Vec<T>,
-    rows: Range<usize>,
-    start: usize,
-    len: usize,
+    yy: Vec<T>,
+    /// Points that take the direct sum (not finite, or too large).
+    y_direct: Vec<bool>,
 }
 
 /// Largest centred squared norm taken by the expansion: |x̃|² + |ỹ|² - 2 G
@@ -77,95 +79,136 @@ fn safe_norm<T: Real>() -> f64 {
     T::max_value().to_double() / 16.0
 }
 
-impl<T: Real> GramBlock<T> {
-    /// Buffers for `rows` rows and tiles of `tile` points.
-    pub fn new(gram: Gram, rows: usize, tile: usize) -> Result<GramBlock<T>> {
-        let d = gram.dim;
-        Ok(GramBlock {
-            gram,
-            center: try_filled(Some(d), 0.0)?,
-            xs: try_filled(rows.checked_mul(d), T::zero())?,
-            xx: try_filled(Some(rows), 0.0)?,
-            ys: try_filled(tile.checked_mul(d), T::zero())?,
-            yy: try_filled(Some(tile), 0.0)?,
-            g: try_filled(rows.checked_mul(tile), T::zero())?,
-            rows: 0..0,
-            start: 0,
-            len: 0,
+/// The centre of a SqDist: the mean of the finite values of each column of
+/// the output-index variable (0 for a scalar product, which is not centred).
+fn centre<T: Real>(gram: &Gram, x: &Data<'_, T>) -> Vec<f64> {
+    (0..gram.dim)
+        .map(|c| {
+            if gram.pair != GramPair::SqDist {
+                return 0.0;
+            }
+            let finite = x.values[c * x.nrow..(c + 1) * x.nrow].iter().map(|v| v.to_double()).filter(|v| v.is_finite());
+            let (sum, count) = finite.fold((0.0, 0usize), |(s, n), v| (s + v, n + 1));
+            if count > 0 {
+                sum / count as f64
+            } else {
+                0.0
+            }
         })
+        .collect()
+}
+
+/// The variable `data` minus `centre` in T, point-major (the `dim` values
+/// of each point together, so that the GEMM's packing reads whole points),
+/// and the squared norms of its points (f64).
+fn centred<T: Real>(data: &Data<'_, T>, centre: &[f64]) -> Result<(Vec<T>, Vec<f64>)> {
+    let (n, d) = (data.nrow, centre.len());
+    let mut xs = try_filled(n.checked_mul(d), T::zero())?;
+    let mut xx = try_filled(Some(n), 0.0)?;
+    // Blocks of points on the calling pool's threads (one pass over the data).
+    const POINTS: usize = 1024;
+    xs.par_chunks_mut((POINTS * d).max(1)).zip(xx.par_chunks_mut(POINTS)).enumerate().for_each(|(b, (xs, xx))| {
+        for (p, (point, norm)) in xs.chunks_exact_mut(d.max(1)).zip(xx.iter_mut()).enumerate() {
+            let i = b * POINTS + p;
+            for (c, (v, &m)) in point.iter_mut().zip(centre).enumerate() {
+                let diff = data.values[c * n + i].to_double() - m;
+                *norm += diff * diff;
+                *v = T::from_double(diff);
+            }
+        }
+    });
+    Ok((xs, xx))
+}
+
+impl<T: Real> Centred<T> {
+    pub fn new(gram: Gram, inputs: &[Data<'_, T>]) -> Result<Centred<T>> {
+        let (x, y) = (&inputs[gram.x], &inputs[gram.y]);
+        let c = centre(&gram, x);
+        let (xs, xx) = centred(x, &c)?;
+        let (ys, yy) = centred(y, &c)?;
+        let limit = safe_norm::<T>();
+        let y_direct = yy.iter().map(|&v| v.is_nan() || v > limit).collect();
+        let yy = yy.into_iter().map(T::from_double).collect();
+        Ok(Centred { gram, xs, xx, ys, yy, y_direct })
     }
 
-    /// Loads (and centres) the rows `rows` of the output-index input.
-    pub fn load_rows(&mut self, inputs: &[Data<'_, T>], rows: Range<usize>) {
-        let (data, d) = (&inputs[self.gram.x], self.gram.dim);
-        let column = |c: usize| &data.values[c * data.nrow..(c + 1) * data.nrow];
-        self.center.fill(0.0);
-        if self.gram.pair == GramPair::SqDist {
-            for (c, m) in self.center.iter_mut().enumerate() {
-                let finite = column(c)[rows.clone()].iter().map(|v| v.to_double()).filter(|v| v.is_finite());
-                let (sum, count) = finite.fold((0.0, 0usize), |(s, n), v| (s + v, n + 1));
-                *m = if count > 0 { sum / count as f64 } else { 0.0 };
-            }
-        }
-        // Column by column: contiguous reads and writes.
-        let m = rows.len();
-        self.xx[..m].fill(0.0);
-        for c in 0..d {
-            for (local, &x) in column(c)[rows.clone()].iter().enumerate() {
-                let v = x.to_double() - self.center[c];
-                self.xx[local] += v * v;
-                self.xs[c * m + local] = T::from_double(v);
-            }
-        }
-        self.rows = rows;
+    /// |x̃|² of output row `row`; `None` when the row takes the direct sum
+    /// (not finite, or too large).
+    pub fn expanded_norm(&self, row: usize) -> Option<f64> {
+        expanded::<T>(self.xx[row])
+    }
+}
+
+fn expanded<T: Real>(xx: f64) -> Option<f64> {
+    (!xx.is_nan() && xx <= safe_norm::<T>()).then_some(xx)
+}
+
+/// [`Centred::expanded_norm`] of every output row, without the copies.
+pub fn expanded_norms<T: Real>(gram: Gram, inputs: &[Data<'_, T>]) -> Result<Vec<Option<f64>>> {
+    let x = &inputs[gram.x];
+    let (_, xx) = centred(x, &centre(&gram, x))?;
+    Ok(xx.into_iter().map(expanded::<T>).collect())
+}
+
+/// The products of one gram for one work item: its block of rows against
+/// the current tile.
+pub struct GramBlock<'c, T> {
+    centred: &'c Centred<T>,
+    /// rows × len products of the current tile, row-major.
+    g: Vec<T>,
+    rows: Range<usize>,
+    start: usize,
+    len: usize,
+    /// Whether a point of the current tile takes the direct sum.
+    tile_direct: bool,
+}
+
+impl<'c, T: Real> GramBlock<'c, T> {
+    /// Buffers for the rows `rows` and tiles of at most `tile` points.
+    pub fn new(centred: &'c Centred<T>, rows: Range<usize>, tile: usize) -> Result<GramBlock<'c, T>> {
+        let g = try_filled(rows.len().checked_mul(tile), T::zero())?;
+        Ok(GramBlock { centred, g, rows, start: 0, len: 0, tile_direct: false })
     }
 
-    /// Loads the tile of `len` reduced indices at `start` and computes its
-    /// products with the rows.
-    pub fn load_tile(&mut self, inputs: &[Data<'_, T>], start: usize, len: usize) {
-        let (data, d) = (&inputs[self.gram.y], self.gram.dim);
-        self.yy[..len].fill(0.0);
-        for c in 0..d {
-            let column = &data.values[c * data.nrow + start..c * data.nrow + start + len];
-            for (t, &y) in column.iter().enumerate() {
-                let v = y.to_double() - self.center[c];
-                self.yy[t] += v * v;
-                self.ys[c * len + t] = T::from_double(v);
-            }
-        }
-        let m = self.rows.len();
-        // G (m × len, row-major) = X (m × d, column-major) · Y (d × len, row-major)
-        T::gemm(m, d, len, &self.xs[..m * d], [1, m], &self.ys[..len * d], [len, 1], &mut self.g[..m * len], [len, 1]);
+    /// Computes the products of the rows with the tile of `len` reduced
+    /// indices at `start`.
+    pub fn load_tile(&mut self, start: usize, len: usize) {
+        let c = self.centred;
+        let (m, d) = (self.rows.len(), c.gram.dim);
+        // G (m × len, row-major) = X (m × d) · Y (d × len), read in place
+        // from the point-major centred copies.
+        let (x, y) = (&c.xs[self.rows.start * d..], &c.ys[start * d..]);
+        T::gemm(m, d, len, x, [d, 1], y, [1, d], &mut self.g[..m * len], [len, 1]);
         self.start = start;
         self.len = len;
+        self.tile_direct = c.y_direct[start..start + len].iter().any(|&b| b);
     }
 
-    /// Writes the pair term of row `local` (of the loaded rows) against the
-    /// loaded tile into `out` (`len` values).
+    /// Writes the pair term of row `local` (of the block) against the loaded
+    /// tile into `out` (`len` values).
     pub fn fill_row(&self, inputs: &[Data<'_, T>], local: usize, out: &mut [T]) {
-        let (len, limit) = (self.len, safe_norm::<T>());
+        let (c, len) = (self.centred, self.len);
         let g = &self.g[local * len..(local + 1) * len];
         let out = &mut out[..len];
-        match self.gram.pair {
+        match c.gram.pair {
             GramPair::Dot => out.copy_from_slice(g),
             GramPair::SqDist => {
-                let xx = self.xx[local];
-                if xx.is_nan() || xx > limit {
+                let row = self.rows.start + local;
+                let Some(xx) = c.expanded_norm(row) else {
                     return self.direct_row(inputs, local, out);
+                };
+                let (xx, yy) = (T::from_double(xx), &c.yy[self.start..self.start + len]);
+                // max(0, ·) written as a comparison so that it vectorizes
+                // (no NaN reaches here).
+                for ((o, &gt), &y) in out.iter_mut().zip(g).zip(yy) {
+                    let v = xx + y - (gt + gt);
+                    *o = if v < T::zero() { T::zero() } else { v };
                 }
-                for (t, (o, &gt)) in out.iter_mut().zip(g).enumerate() {
-                    let yy = self.yy[t];
-                    *o = if yy <= limit {
-                        let v = T::from_double(xx + yy) - (gt + gt);
-                        // NaN < 0 is false: a NaN would be kept (none reaches here).
-                        if v < T::zero() {
-                            T::zero()
-                        } else {
-                            v
-                        }
-                    } else {
-                        self.direct(inputs, self.rows.start + local, self.start + t)
-                    };
+                if self.tile_direct {
+                    let direct = &c.y_direct[self.start..self.start + len];
+                    for (t, o) in out.iter_mut().enumerate().filter(|(t, _)| direct[*t]) {
+                        *o = self.direct(inputs, row, self.start + t);
+                    }
                 }
             }
         }
@@ -179,8 +222,9 @@ impl<T: Real> GramBlock<T> {
 
     /// Σ_c (x_c - y_c)² in the direct loop's order, for non-finite or huge data.
     fn direct(&self, inputs: &[Data<'_, T>], row: usize, point: usize) -> T {
-        let (x, y) = (&inputs[self.gram.x], &inputs[self.gram.y]);
-        (0..self.gram.dim).fold(T::zero(), |s, c| {
+        let gram = &self.centred.gram;
+        let (x, y) = (&inputs[gram.x], &inputs[gram.y]);
+        (0..gram.dim).fold(T::zero(), |s, c| {
             let diff = x.values[c * x.nrow + row] - y.values[c * y.nrow + point];
             s + diff * diff
         })

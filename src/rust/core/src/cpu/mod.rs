@@ -11,6 +11,7 @@
 
 pub mod gram;
 pub mod program;
+pub mod rerank;
 
 use std::ops::Range;
 use std::sync::{Arc, Mutex};
@@ -18,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use rayon::prelude::*;
 
 use crate::buffer::try_filled;
-use gram::{GramBlock, WeightsBlock};
+use gram::{Centred, GramBlock, WeightsBlock};
 use crate::error::{Error, Result};
 use crate::ranges::Ranges;
 use crate::reduction::{Monoid, Tile};
@@ -27,6 +28,10 @@ pub use program::{Data, GemmUse, Program};
 
 /// Output rows per work item.
 const BLOCK_ROWS: usize = 32;
+/// Output rows per work item when the program has GEMM pair terms.
+const GRAM_BLOCK_ROWS: usize = 256;
+/// Fewest reduced indices per work item of a selection (Min, KMin, ...).
+const SELECTION_MIN_CHUNK: usize = 16384;
 /// Elementary operations per work item (rows × reduced indices × cost per pair).
 const ITEM_WORK: usize = 1 << 22;
 /// Work items per thread in a round between interrupt checks.
@@ -145,9 +150,12 @@ pub fn reduce_ranges<T: Real>(
     interrupted: &mut dyn FnMut() -> bool,
 ) -> Result<States<T>> {
     let mut states = States::new(monoid, rows)?;
-    let block_rows = BLOCK_ROWS.min(rows.max(1));
+    let block_rows = block_rows(program, rows);
     let tile = program.tile;
     let chunk = (ITEM_WORK / (block_rows * program.cost_per_pair)).max(tile).div_ceil(tile) * tile;
+    // A selection restarts from an empty state in every item, and filling
+    // it costs a sorted insertion per value: long chunks amortize that.
+    let chunk = if monoid.is_selection() { chunk.max(SELECTION_MIN_CHUNK) } else { chunk };
     let chunk = chunk.min(inner.max(1));
     let dense;
     let ranges = match ranges {
@@ -157,8 +165,9 @@ pub fn reduce_ranges<T: Real>(
             &dense
         }
     };
-    let mut items = work_items(ranges, block_rows, chunk);
     let pool = thread_pool(threads)?;
+    let centred = pool.install(|| program.grams.iter().map(|&g| Centred::new(g, inputs)).collect::<Result<Vec<_>>>())?;
+    let mut items = work_items(ranges, block_rows, chunk);
     let round = pool.current_num_threads() * ITEMS_PER_THREAD_PER_ROUND;
     let total_pairs = ranges.pairs() as u64;
     let mut done_pairs = 0u64;
@@ -168,7 +177,7 @@ pub fn reduce_ranges<T: Real>(
             break;
         }
         let partials: Vec<States<T>> = pool.install(|| {
-            batch.par_iter().map(|item| run_item(program, monoid, inputs, item)).collect::<Result<Vec<_>>>()
+            batch.par_iter().map(|item| run_item(program, monoid, inputs, &centred, item)).collect::<Result<Vec<_>>>()
         })?;
         for (item, partial) in batch.iter().zip(&partials) {
             for (local, row) in item.rows.clone().enumerate() {
@@ -187,17 +196,26 @@ pub fn reduce_ranges<T: Real>(
     Ok(states)
 }
 
+/// Output rows per work item of a reduction of `rows` rows: more with GEMM
+/// pair terms, whose packing of each tile is shared by the block's rows.
+fn block_rows(program: &Program, rows: usize) -> usize {
+    let block = if program.grams.is_empty() { BLOCK_ROWS } else { GRAM_BLOCK_ROWS };
+    block.min(rows.max(1))
+}
+
 /// Folds the item's reduced intervals into fresh states for its rows.
-fn run_item<T: Real>(program: &Program, monoid: &Monoid, inputs: &[Data<'_, T>], item: &Item) -> Result<States<T>> {
+fn run_item<T: Real>(
+    program: &Program,
+    monoid: &Monoid,
+    inputs: &[Data<'_, T>],
+    centred: &[Centred<T>],
+    item: &Item,
+) -> Result<States<T>> {
     let rows = &item.rows;
     let mut states = States::new(monoid, rows.len())?;
     let mut scratch = try_filled(Some(program.scratch_len), T::zero())?;
     program.run_fixed(&mut scratch, inputs);
-    let mut grams =
-        program.grams.iter().map(|&g| GramBlock::new(g, rows.len(), program.tile)).collect::<Result<Vec<_>>>()?;
-    for g in &mut grams {
-        g.load_rows(inputs, rows.clone());
-    }
+    let mut grams = centred.iter().map(|c| GramBlock::new(c, rows.clone(), program.tile)).collect::<Result<Vec<_>>>()?;
     let mut weights = program.weights.map(|w| WeightsBlock::new(w, rows.len(), program.tile)).transpose()?;
     for cols in &item.cols {
         let mut start = cols.start;
@@ -205,7 +223,7 @@ fn run_item<T: Real>(program: &Program, monoid: &Monoid, inputs: &[Data<'_, T>],
             let len = program.tile.min(cols.end - start);
             program.run_inner(&mut scratch, inputs, start, len);
             for g in &mut grams {
-                g.load_tile(inputs, start, len);
+                g.load_tile(start, len);
             }
             for (local, row) in rows.clone().enumerate() {
                 for (g, spec) in grams.iter().zip(&program.grams) {
@@ -299,7 +317,7 @@ static POOL: Mutex<Option<Pool>> = Mutex::new(None);
 /// The pool for `threads` threads (0: one per core), built on first use.
 /// Every parallel loop of the crate runs inside `install` of this pool,
 /// never on rayon's global pool (which would not survive a fork either).
-fn thread_pool(threads: usize) -> Result<Arc<rayon::ThreadPool>> {
+pub(crate) fn thread_pool(threads: usize) -> Result<Arc<rayon::ThreadPool>> {
     let threads = if threads == 0 { default_threads() } else { threads };
     let pid = std::process::id();
     let mut slot = POOL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());

@@ -10,6 +10,9 @@ use super::minmax::ranks_before;
 use super::{r_index, Tile};
 use crate::Real;
 
+/// Values compared at once with the K-th before any insertion.
+const REJECT_BLOCK: usize = 32;
+
 /// Inserts (x, ix) into the sorted slots if it ranks among the K best.
 #[inline]
 fn insert<T: Real>(vs: &mut [T], ks: &mut [usize], x: T, ix: usize) {
@@ -31,12 +34,19 @@ fn insert<T: Real>(vs: &mut [T], ks: &mut [usize], x: T, ix: usize) {
 pub fn push<T: Real>(kk: usize, dim: usize, v: &mut [T], k: &mut [usize], tile: &Tile<'_, T>) {
     for c in 0..dim {
         let (vs, ks) = (&mut v[c * kk..(c + 1) * kk], &mut k[c * kk..(c + 1) * kk]);
-        for (t, &x) in tile.f_row(c).iter().enumerate() {
-            // Fast rejection: a number not below the current K-th (indices
-            // only grow within a push, so a tie keeps the earlier index).
+        for (b, chunk) in tile.f_row(c).chunks(REJECT_BLOCK).enumerate() {
+            // Fast rejection: numbers not below the current K-th (indices
+            // only grow within a push, so a tie keeps the earlier index; a
+            // NaN is never below), a block at a time without branches.
             let worst = vs[kk - 1];
-            if x < worst || worst.is_nan() {
-                insert(vs, ks, x, tile.start + t);
+            if !worst.is_nan() && !chunk.iter().fold(false, |any, &x| any | (x < worst)) {
+                continue;
+            }
+            for (t, &x) in chunk.iter().enumerate() {
+                let worst = vs[kk - 1];
+                if x < worst || worst.is_nan() {
+                    insert(vs, ks, x, tile.start + b * REJECT_BLOCK + t);
+                }
             }
         }
     }
