@@ -135,19 +135,15 @@ impl<T: Real> Centred<T> {
     /// |x̃|² of output row `row`; `None` when the row takes the direct sum
     /// (not finite, or too large).
     pub fn expanded_norm(&self, row: usize) -> Option<f64> {
-        expanded::<T>(self.xx[row])
+        let xx = self.xx[row];
+        (!xx.is_nan() && xx <= safe_norm::<T>()).then_some(xx)
     }
 }
 
-fn expanded<T: Real>(xx: f64) -> Option<f64> {
-    (!xx.is_nan() && xx <= safe_norm::<T>()).then_some(xx)
-}
-
-/// [`Centred::expanded_norm`] of every output row, without the copies.
-pub fn expanded_norms<T: Real>(gram: Gram, inputs: &[Data<'_, T>]) -> Result<Vec<Option<f64>>> {
-    let x = &inputs[gram.x];
-    let (_, xx) = centred(x, &centre(&gram, x))?;
-    Ok(xx.into_iter().map(expanded::<T>).collect())
+/// The variable `data` point-major (the `d` values of each point together).
+pub fn point_major<T: Real>(data: &Data<'_, T>, d: usize) -> Result<Vec<T>> {
+    // Centring on 0 is exact: only the layout changes.
+    Ok(centred(data, &vec![0.0; d])?.0)
 }
 
 /// The products of one gram for one work item: its block of rows against

@@ -149,6 +149,25 @@ pub fn reduce_ranges<T: Real>(
     threads: usize,
     interrupted: &mut dyn FnMut() -> bool,
 ) -> Result<States<T>> {
+    let centred = thread_pool(threads)?
+        .install(|| program.grams.iter().map(|&g| Centred::new(g, inputs)).collect::<Result<Vec<_>>>())?;
+    reduce_centred(program, monoid, inputs, rows, inner, ranges, &centred, threads, interrupted)
+}
+
+/// [`reduce_ranges`] with the program's GEMM operands already centred
+/// (`centred[k]` for `program.grams[k]`).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn reduce_centred<T: Real>(
+    program: &Program,
+    monoid: &Monoid,
+    inputs: &[Data<'_, T>],
+    rows: usize,
+    inner: usize,
+    ranges: Option<&Ranges>,
+    centred: &[Centred<T>],
+    threads: usize,
+    interrupted: &mut dyn FnMut() -> bool,
+) -> Result<States<T>> {
     let mut states = States::new(monoid, rows)?;
     let block_rows = block_rows(program, rows);
     let tile = program.tile;
@@ -166,7 +185,6 @@ pub fn reduce_ranges<T: Real>(
         }
     };
     let pool = thread_pool(threads)?;
-    let centred = pool.install(|| program.grams.iter().map(|&g| Centred::new(g, inputs)).collect::<Result<Vec<_>>>())?;
     let mut items = work_items(ranges, block_rows, chunk);
     let round = pool.current_num_threads() * ITEMS_PER_THREAD_PER_ROUND;
     let total_pairs = ranges.pairs() as u64;
@@ -177,7 +195,7 @@ pub fn reduce_ranges<T: Real>(
             break;
         }
         let partials: Vec<States<T>> = pool.install(|| {
-            batch.par_iter().map(|item| run_item(program, monoid, inputs, &centred, item)).collect::<Result<Vec<_>>>()
+            batch.par_iter().map(|item| run_item(program, monoid, inputs, centred, item)).collect::<Result<Vec<_>>>()
         })?;
         for (item, partial) in batch.iter().zip(&partials) {
             for (local, row) in item.rows.clone().enumerate() {

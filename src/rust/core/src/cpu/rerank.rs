@@ -29,9 +29,9 @@ use std::ops::Range;
 
 use rayon::prelude::*;
 
-use super::gram::{expanded_norms, Gram, GramPair};
+use super::gram::{point_major, Centred, Gram, GramPair};
 use super::program::{Data, GemmUse, Program};
-use super::{reduce_ranges, thread_pool, States};
+use super::{reduce_centred, reduce_ranges, thread_pool, States};
 use crate::buffer::try_filled;
 use crate::error::Result;
 use crate::formula::{Axis, Graph, NodeId};
@@ -101,12 +101,15 @@ impl Knn {
             reduction: Reduction::KMin { k: wide, dim: 1, values: true, indices: true },
             scheme: monoid.scheme,
         };
-        let approx = reduce_ranges(&self.approx, &candidates, inputs, rows, inner, None, threads, interrupted)?;
+        let pool = thread_pool(threads)?;
+        // One centring serves the GEMM pass and the certificate (which needs
+        // |x̃|² with the GEMM's centre).
+        let centred = pool.install(|| Centred::new(self.gram, inputs))?;
+        let approx = reduce_centred(
+            &self.approx, &candidates, inputs, rows, inner, None, std::slice::from_ref(&centred), threads, interrupted,
+        )?;
         let mut states = States::new(monoid, rows)?;
         let kappa = (8 * self.gram.dim + 32) as f64 * T::epsilon().to_double() / 2.0;
-        // The certificate needs |x̃|² with the centre of the GEMM pass.
-        let pool = thread_pool(threads)?;
-        let norms = pool.install(|| expanded_norms(self.gram, inputs))?;
         let blocks: Vec<Range<usize>> = (0..rows).step_by(RERANK_ROWS).map(|r| r..(r + RERANK_ROWS).min(rows)).collect();
         // The reduced-index points, point-major: gathering a candidate reads
         // one contiguous run instead of one cache line per component.
@@ -148,7 +151,7 @@ impl Knn {
                             let tau = av[wide - 1].to_double();
                             let certain = wide == inner
                                 || !tau.is_finite()
-                                || norms[row].is_none_or(|xx| {
+                                || centred.expanded_norm(row).is_none_or(|xx| {
                                     cands[k - 1].0.to_double() * (1.0 + 3.0 * kappa) + 3.0 * kappa * xx < tau
                                 });
                             certain.then(|| cands[..k].iter().copied().unzip())
@@ -181,22 +184,6 @@ impl Knn {
         }
         Ok((states, redo.len()))
     }
-}
-
-/// The `n` points of `data` (column-major, `d` components) one after the other.
-fn point_major<T: Real>(data: &Data<'_, T>, d: usize) -> Result<Vec<T>> {
-    const POINTS: usize = 1024;
-    let n = data.nrow;
-    let mut points = try_filled(n.checked_mul(d), T::zero())?;
-    points.par_chunks_mut((POINTS * d).max(1)).enumerate().for_each(|(b, block)| {
-        for (p, point) in block.chunks_exact_mut(d.max(1)).enumerate() {
-            let i = b * POINTS + p;
-            for (c, v) in point.iter_mut().enumerate() {
-                *v = data.values[c * n + i];
-            }
-        }
-    });
-    Ok(points)
 }
 
 /// The reduction's order on (value, index) pairs: NaN last, ties to the
