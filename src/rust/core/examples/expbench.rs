@@ -35,8 +35,15 @@ fn avx2_main() {
     if std::is_x86_feature_detected!("avx2") {
         time("Unary::Exp f64 avx2", || unsafe { exp_loop_avx2(std::hint::black_box(&xs), &mut out); std::hint::black_box(&out); });
         time("exp f64 avx2+fma", || unsafe { fastexp::exp_map_f64_fma(std::hint::black_box(&xs), 1.0, &mut out); std::hint::black_box(&out); });
+        if std::is_x86_feature_detected!("avx512f") {
+            time("exp f64 avx512", || unsafe { fastexp::exp_map_f64_avx512(std::hint::black_box(&xs), 1.0, &mut out); std::hint::black_box(&out); });
+        }
         let xs32: Vec<f32> = xs.iter().map(|&x| x as f32).collect();
         let mut out32 = vec![0.0f32; 256];
+        time("exp f32 avx2+fma", || unsafe { fastexp::exp_map_f32_fma(std::hint::black_box(&xs32), 1.0, &mut out32); std::hint::black_box(&out32); });
+        if std::is_x86_feature_detected!("avx512f") {
+            time("exp f32 avx512", || unsafe { fastexp::exp_map_f32_avx512(std::hint::black_box(&xs32), 1.0, &mut out32); std::hint::black_box(&out32); });
+        }
         time("exp f32 avx2", || unsafe { exp_loop_f32(std::hint::black_box(&xs32), &mut out32); std::hint::black_box(&out32); });
     }
 }

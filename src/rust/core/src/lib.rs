@@ -37,6 +37,12 @@ pub trait Real: num_traits::Float + Send + Sync + std::fmt::Debug + 'static {
     /// The CPU must support AVX2 and FMA.
     #[cfg(target_arch = "x86_64")]
     unsafe fn exp_map_fma(xs: &[Self], scale: Self, out: &mut [Self]);
+    /// The same with the AVX-512 build of the exp.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512 F/VL/DQ, AVX2 and FMA.
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn exp_map_avx512(xs: &[Self], scale: Self, out: &mut [Self]);
     /// `c = a b` for `a` (m × k), `b` (k × n) and `c` (m × n) with the given
     /// [row, column] strides, by `matrixmultiply` (the GEMM of `cpu::gram`).
     #[allow(clippy::too_many_arguments)]
@@ -60,6 +66,11 @@ impl Real for f64 {
     #[inline(always)]
     unsafe fn exp_map_fma(xs: &[Self], scale: Self, out: &mut [Self]) {
         ops::fastexp::exp_map_f64_fma(xs, scale, out)
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn exp_map_avx512(xs: &[Self], scale: Self, out: &mut [Self]) {
+        ops::fastexp::exp_map_f64_avx512(xs, scale, out)
     }
     fn gemm(m: usize, k: usize, n: usize, a: &[Self], sa: [usize; 2], b: &[Self], sb: [usize; 2], c: &mut [Self], sc: [usize; 2]) {
         let last = |r: usize, cols: usize, s: [usize; 2]| (r.max(1) - 1) * s[0] + (cols.max(1) - 1) * s[1] + 1;
@@ -92,6 +103,11 @@ impl Real for f32 {
     #[inline(always)]
     unsafe fn exp_map_fma(xs: &[Self], scale: Self, out: &mut [Self]) {
         ops::fastexp::exp_map_f32_fma(xs, scale, out)
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn exp_map_avx512(xs: &[Self], scale: Self, out: &mut [Self]) {
+        ops::fastexp::exp_map_f32_avx512(xs, scale, out)
     }
     fn gemm(m: usize, k: usize, n: usize, a: &[Self], sa: [usize; 2], b: &[Self], sb: [usize; 2], c: &mut [Self], sc: [usize; 2]) {
         let last = |r: usize, cols: usize, s: [usize; 2]| (r.max(1) - 1) * s[0] + (cols.max(1) - 1) * s[1] + 1;

@@ -165,9 +165,26 @@ pub fn detected_simd() -> Simd {
     })
 }
 
-/// Whether the AVX2/FMA loops (also used inside the AVX-512 build) may run.
-pub fn has_avx2() -> bool {
-    detected_simd() >= Simd::Avx2
+/// `out[k] = e^(scale xs[k])` by the exp built for `simd` (AVX2/FMA or
+/// AVX-512); false, with `out` untouched, for the portable build.
+#[inline(always)]
+pub(crate) fn exp_map_simd<T: Real>(simd: Simd, xs: &[T], scale: T, out: &mut [T]) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        // SAFETY: a `Simd` above Portable is only used where the CPU has its
+        // features (`detected_simd`).
+        match simd {
+            Simd::Avx512 => unsafe { T::exp_map_avx512(xs, scale, out) },
+            Simd::Avx2 => unsafe { T::exp_map_fma(xs, scale, out) },
+            Simd::Portable => return false,
+        }
+        true
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (simd, xs, scale, out);
+        false
+    }
 }
 
 /// Scratch budget (in values) that the tile size is fitted to: wide slots of
@@ -423,12 +440,10 @@ impl Program {
             }
             Kind::Const(v) => dst[..out.dim].fill(T::from_double(*v)),
             Kind::Gram => {} // filled by the caller before the row runs
-            #[cfg(target_arch = "x86_64")]
             Kind::Unary(Unary::Exp) | Kind::ExpOf(_) if self.simd >= Simd::Avx2 => {
                 for c in 0..out.dim {
                     let s = exp_scale(&instr.kind, || run_of(&instr.args[1], c)[0]);
-                    // SAFETY: `simd` >= Avx2 only when the CPU has AVX2 and FMA.
-                    unsafe { T::exp_map_fma(run_of(&instr.args[0], c), s, &mut dst[c * stride..c * stride + n]) };
+                    exp_map_simd(self.simd, run_of(&instr.args[0], c), s, &mut dst[c * stride..c * stride + n]);
                 }
             }
             Kind::ExpOf(_) => {

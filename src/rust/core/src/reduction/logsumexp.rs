@@ -19,18 +19,17 @@
 use super::sum::sum_run;
 use super::{Reduction, Slot, Tile};
 
-/// `e[t] = exp(row[t] - m)`, with the AVX2/FMA exp where the CPU has it.
+/// `e[t] = exp(row[t] - m)`, with the vector exp where the CPU has one.
 #[inline(always)]
 fn exp_shifted<T: Real>(row: &[T], m: T, e: &mut [T]) {
-    #[cfg(target_arch = "x86_64")]
-    if crate::cpu::program::has_avx2() {
+    let simd = crate::cpu::program::detected_simd();
+    if simd > crate::cpu::program::Simd::Portable {
         let mut d = [T::zero(); MAX_RUN];
         let d = &mut d[..row.len()];
         for (o, &x) in d.iter_mut().zip(row) {
             *o = x - m;
         }
-        // SAFETY: has_avx2() checked that the CPU has AVX2 and FMA.
-        unsafe { T::exp_map_fma(d, T::one(), e) };
+        crate::cpu::program::exp_map_simd(simd, d, T::one(), e);
         return;
     }
     for (o, &x) in e.iter_mut().zip(row) {

@@ -284,10 +284,22 @@ impl Monoid {
 
     pub fn push<T: Real>(&self, v: &mut [T], k: &mut [usize], tile: &Tile<'_, T>) {
         #[cfg(target_arch = "x86_64")]
-        if crate::cpu::program::has_avx2() {
-            // SAFETY: the CPU supports AVX2 and FMA (checked just above).
-            return unsafe { self.push_avx2(v, k, tile) };
+        {
+            use crate::cpu::program::{detected_simd, Simd};
+            // SAFETY: detected_simd() only reports what the CPU supports.
+            match detected_simd() {
+                Simd::Avx512 => return unsafe { self.push_avx512(v, k, tile) },
+                Simd::Avx2 => return unsafe { self.push_avx2(v, k, tile) },
+                Simd::Portable => {}
+            }
         }
+        self.push_portable(v, k, tile)
+    }
+
+    /// `push` compiled for AVX-512 (the same operations in the same order).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512vl,avx512dq,avx2,fma")]
+    unsafe fn push_avx512<T: Real>(&self, v: &mut [T], k: &mut [usize], tile: &Tile<'_, T>) {
         self.push_portable(v, k, tile)
     }
 
