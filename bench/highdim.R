@@ -45,10 +45,12 @@ elapsed <- function(expr) {
   force(expr)
   proc.time()[["elapsed"]] - t0
 }
-# Median of `runs` timed calls after a warm-up; the last result is kept.
+# Median of timed calls after a warm-up: `runs` of them, more for calls under
+# 0.1 s (at least 1 s of calls, at most 30), which this noisy machine needs;
+# the last result is kept.
 timed <- function(f, runs) {
-  res <- f()
-  times <- vapply(seq_len(runs), function(r) elapsed(res <<- f()), 0)
+  warm <- elapsed(res <- f())
+  times <- vapply(seq_len(max(runs, min(30, ceiling(1 / max(warm, 1e-3))))), function(r) elapsed(res <<- f()), 0)
   list(time = stats::median(times), value = res)
 }
 
@@ -56,9 +58,10 @@ timed <- function(f, runs) {
 python_run <- function(method, files, D) {
   res <- tempfile(fileext = ".f64")
   on.exit(unlink(res))
-  env <- c(sprintf("OMP_NUM_THREADS=%d", threads), sprintf("OPENBLAS_NUM_THREADS=%d", threads),
-           sprintf("KEOPS_CACHE_FOLDER=%s", normalizePath(file.path("bench", ".cache", "keops"), mustWork = FALSE)))
-  t <- system2(python, c("bench/highdim_py.py", method, files$x, N, files$y, N, files$b, D, runs, res, block),
+  cache <- file.path("bench", ".cache", "keops")
+  dir.create(cache, recursive = TRUE, showWarnings = FALSE)
+  env <- c(sprintf("OMP_NUM_THREADS=%d", threads), sprintf("OPENBLAS_NUM_THREADS=%d", threads))
+  t <- system2(python, c("bench/highdim_py.py", method, files$x, N, files$y, N, files$b, D, runs, res, block, normalizePath(cache)),
                stdout = TRUE, env = env)
   list(time = as.numeric(tail(t, 1)), value = readBin(res, "double", N))
 }
@@ -110,7 +113,7 @@ lines <- c(
           sub(".*: ", "", grep("model name", readLines("/proc/cpuinfo"), value = TRUE)[1]), parallel::detectCores(),
           utils::packageVersion("keopsr"), system2("git", c("rev-parse", "--short", "HEAD"), stdout = TRUE),
           if (use_pykeops) py_version("pykeops") else "not run", py_version("numpy"), paste(blas, collapse = " ")),
-  sprintf("- `Sum_Reduction(Exp(-g * SqDist(x, y)) * b, 1)`, g = 1 / (2D), float64, M = N = %s, x and y from N(0, I_D), b uniform; %d threads everywhere (keopsr `threads`, pykeops `OMP_NUM_THREADS`, numpy `OPENBLAS_NUM_THREADS`); medians of %d runs after a warm-up",
+  sprintf("- `Sum_Reduction(Exp(-g * SqDist(x, y)) * b, 1)`, g = 1 / (2D), float64, M = N = %s, x and y from N(0, I_D), b uniform; %d threads everywhere (keopsr `threads`, pykeops `OMP_NUM_THREADS`, numpy `OPENBLAS_NUM_THREADS`); medians of %d runs after a warm-up (more for calls under 0.1 s: at least 1 s of calls, at most 30)",
           format(N, big.mark = ","), threads, runs),
   sprintf("- numpy: blocks of %d rows, `|x|^2 + |y|^2 - 2 x @ y.T`, clamped at 0, `exp`, `@ b` (a %d x %s block stored at a time)",
           block, block, format(N, big.mark = ",")),
