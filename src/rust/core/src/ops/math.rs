@@ -76,7 +76,7 @@ unary_ops! {
     Exp,      "Exp",      "exp", cuda "exp{f}({x})",      |x| x.fast_exp(),
         d |g, x, y| Ok(y);
     /// natural logarithm
-    Log,      "Log",      "log", cuda "log{f}({x})",      |x| x.ln(),
+    Log,      "Log",      "log", cuda "log{f}({x})",      |x| fast_ln(x),
         d |g, x, y| g.unary(Unary::Inv, x);
     /// square root (derivative 0 at 0, a subgradient)
     Sqrt,     "Sqrt",     "sqrt", cuda "sqrt{f}({x})",     |x| x.sqrt(),
@@ -118,7 +118,7 @@ unary_ops! {
     ReLU,     "ReLU",     "relu", cuda "({x} < (T)0 ? (T)0 : {x})",     |x| if x < T::zero() { T::zero() } else { x },
         d |g, x, y| g.unary(Unary::Step, x);
     /// x log(x), with XLogX(0) = 0
-    XLogX,    "XLogX",    "xlogx", cuda "({x} == (T)0 ? (T)0 : {x} * log{f}({x}))",    |x| if x == T::zero() { T::zero() } else { x * x.ln() },
+    XLogX,    "XLogX",    "xlogx", cuda "({x} == (T)0 ? (T)0 : {x} * log{f}({x}))",    |x| if x == T::zero() { T::zero() } else { x * fast_ln(x) },
         d |g, x, y| { let l = g.unary(Unary::Log, x)?; let one = g.constant(1.0); g.binary(Binary::Add, l, one, None) };
     /// sin(x)/x, with SinXDivX(0) = 1 (derivative (cos x - sin(x)/x)/x, NaN at 0)
     SinXDivX, "SinXDivX", "sinxdivx", cuda "({x} == (T)0 ? (T)1 : sin{f}({x}) / {x})", |x| if x == T::zero() { T::one() } else { x.sin() / x },
@@ -126,6 +126,13 @@ unary_ops! {
     /// largest integer not greater than x (derivative 0)
     Floor,    "Floor",    "floor", cuda "floor{f}({x})",    |x| x.floor(),
         d |g, x, y| Ok(g.constant(0.0));
+}
+
+/// log(x) by the vectorizable [`crate::ops::fastlog::ln_f64`] (float32
+/// through float64).
+#[inline(always)]
+fn fast_ln<T: Real>(x: T) -> T {
+    T::from_double(crate::ops::fastlog::ln_f64(x.to_double()))
 }
 
 fn one_minus_square(g: &mut Graph, x: NodeId) -> Result<NodeId> {

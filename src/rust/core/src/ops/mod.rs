@@ -19,6 +19,7 @@ pub mod arith;
 pub mod complex;
 pub mod derivative;
 pub mod fastexp;
+pub mod fastlog;
 pub mod index;
 pub mod linalg;
 pub mod math;
