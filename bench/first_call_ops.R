@@ -8,11 +8,7 @@
 # Run: Rscript bench/first_call_ops.R [--n=1e3] [--threads=2] [--runs=5]
 #        [--out=bench/RESULTS-first-call-ops.md]
 library(keopsr)
-args <- commandArgs(TRUE)
-arg <- function(name, default) {
-  hit <- grep(paste0("^--", name, "="), args, value = TRUE)
-  if (length(hit)) sub("^[^=]*=", "", hit[1]) else default
-}
+source("bench/common.R")
 N <- as.numeric(arg("n", "1e3"))
 threads <- as.integer(arg("threads", "2"))
 runs <- as.integer(arg("runs", "5"))
@@ -62,11 +58,6 @@ s <- runif(N)
 A <- runif(16)
 decl <- c("x = Vi(4)", "y = Vj(4)", "s = Vj(1)", "A = Pm(16)")
 keops_options(threads = threads)
-elapsed <- function(expr) {
-  t0 <- proc.time()[["elapsed"]]
-  force(expr)
-  proc.time()[["elapsed"]] - t0
-}
 invisible(keops_kernel("Sum_Reduction(x * y, 1)", decl)(list(x, y, s, A))) # loads the library and thread pool
 rows <- lapply(names(ops), function(name) {
   formula <- sprintf("Sum_Reduction(Sum(%s) * IntCst(%d), 1)", ops[[name]], sample(1e6, 1) + 1e6)
@@ -80,11 +71,8 @@ slowest <- rows[which.max(rows$first_ms), ]
 lines <- c(
   "# First calls of every operation (bench/first_call_ops.R)",
   "",
-  sprintf("- Date: %s; command: `Rscript bench/first_call_ops.R %s`", format(Sys.time(), "%Y-%m-%d %H:%M UTC", tz = "UTC"),
-          paste(args, collapse = " ")),
-  sprintf("- CPU: %s, %d cores, %d threads; keopsr %s (commit %s), float64",
-          sub(".*: ", "", grep("model name", readLines("/proc/cpuinfo"), value = TRUE)[1]), parallel::detectCores(),
-          threads, utils::packageVersion("keopsr"), system2("git", c("rev-parse", "--short", "HEAD"), stdout = TRUE)),
+  report_header("first_call_ops.R"),
+  sprintf("- %d threads, float64", threads),
   sprintf("- `Sum_Reduction(Sum(OP) * IntCst(fresh), 1)` over M = N = %s (x = Vi(4), y = Vj(4), s = Vj(1), A = Pm(16)); first call: from the formula string to the result, a formula never seen before; later: median of %d calls",
           format(N, big.mark = ","), runs),
   sprintf("- Every first call under %d ms: **%s** (slowest: %s, %.1f ms); %d of %d operations give finite results everywhere",

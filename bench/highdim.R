@@ -13,46 +13,19 @@
 # with `pip install pykeops numpy` when missing; git-ignored); pykeops
 # compiles each formula with g++ in the warm-up call.
 library(keopsr)
-args <- commandArgs(TRUE)
-arg <- function(name, default) {
-  hit <- grep(paste0("^--", name, "="), args, value = TRUE)
-  if (length(hit)) sub("^[^=]*=", "", hit[1]) else default
-}
-nums <- function(s) as.numeric(strsplit(s, ",")[[1]])
+source("bench/common.R")
 dims <- nums(arg("dims", "3,16,64,256,1024,2000"))
 N <- as.numeric(arg("n", "5e3"))
 runs <- as.integer(arg("runs", "3"))
 threads <- as.integer(arg("threads", "2"))
 block <- as.integer(arg("block", "1000"))
-use_pykeops <- !("--no-pykeops" %in% args)
+use_pykeops <- !("--no-pykeops" %in% bench_args)
 out <- arg("out", "bench/RESULTS-highdim.md")
 
-venv <- file.path("bench", ".venv")
-python <- file.path(venv, "bin", "python")
-needed <- if (use_pykeops) "import pykeops, numpy" else "import numpy"
-if (system2(python, c("-c", shQuote(needed)), stdout = FALSE, stderr = FALSE) != 0) {
-  if (!file.exists(python)) system2("python3", c("-m", "venv", venv))
-  system2(file.path(venv, "bin", "pip"), c("install", "-q", if (use_pykeops) "pykeops", "numpy"))
-}
-py_version <- function(module) {
-  system2(python, c("-c", shQuote(sprintf("import %s; print(%s.__version__)", module, module))), stdout = TRUE)
-}
+python <- if (use_pykeops) bench_python(c("pykeops", "numpy"), c("pykeops", "numpy")) else bench_python("numpy", "numpy")
 blas <- system2(python, c("-c", shQuote("import numpy; c = numpy.show_config(mode='dicts'); print(c['Build Dependencies']['blas']['name'])")),
                 stdout = TRUE, stderr = FALSE)
 
-elapsed <- function(expr) {
-  t0 <- proc.time()[["elapsed"]]
-  force(expr)
-  proc.time()[["elapsed"]] - t0
-}
-# Median of timed calls after a warm-up: `runs` of them, more for calls under
-# 0.1 s (at least 1 s of calls, at most 30), which this noisy machine needs;
-# the last result is kept.
-timed <- function(f, runs) {
-  warm <- elapsed(res <- f())
-  times <- vapply(seq_len(max(runs, min(30, ceiling(1 / max(warm, 1e-3))))), function(r) elapsed(res <<- f()), 0)
-  list(time = stats::median(times), value = res)
-}
 
 # One Python method on the same data (files written once per D).
 python_run <- function(method, files, D) {
@@ -83,7 +56,7 @@ for (D in dims) {
   keopsr_run <- function(gemm) {
     keops_options(precision = "float64", threads = threads, gemm = gemm)
     on.exit(keops_options(threads = 0, gemm = "auto"))
-    r <- timed(function() op(list(x, y, b, 1 / (2 * D))), runs)
+    r <- timed(function() op(list(x, y, b, 1 / (2 * D))), runs, min_seconds = 1)
     r$value <- as.vector(r$value)
     r
   }
@@ -107,12 +80,9 @@ per_pair_dim <- function(r) 1e9 * r$auto / (N * N * r$D) # ns per pair and dimen
 lines <- c(
   "# A Gaussian kernel sum in high dimension: keopsr against pykeops and blocked numpy",
   "",
-  sprintf("- Date: %s; command: `Rscript bench/highdim.R %s`", format(Sys.time(), "%Y-%m-%d %H:%M UTC", tz = "UTC"),
-          paste(args, collapse = " ")),
-  sprintf("- CPU: %s, %d cores; keopsr %s (commit %s), pykeops %s, numpy %s (BLAS: %s)",
-          sub(".*: ", "", grep("model name", readLines("/proc/cpuinfo"), value = TRUE)[1]), parallel::detectCores(),
-          utils::packageVersion("keopsr"), system2("git", c("rev-parse", "--short", "HEAD"), stdout = TRUE),
-          if (use_pykeops) py_version("pykeops") else "not run", py_version("numpy"), paste(blas, collapse = " ")),
+  report_header("highdim.R"),
+  sprintf("- pykeops %s, numpy %s (BLAS: %s)", if (use_pykeops) py_version(python, "pykeops") else "not run",
+          py_version(python, "numpy"), paste(blas, collapse = " ")),
   sprintf("- `Sum_Reduction(Exp(-g * SqDist(x, y)) * b, 1)`, g = 1 / (2D), float64, M = N = %s, x and y from N(0, I_D), b uniform; %d threads everywhere (keopsr `threads`, pykeops `OMP_NUM_THREADS`, numpy `OPENBLAS_NUM_THREADS`); medians of %d runs after a warm-up (more for calls under 0.1 s: at least 1 s of calls, at most 30)",
           format(N, big.mark = ","), threads, runs),
   sprintf("- numpy: blocks of %d rows, `|x|^2 + |y|^2 - 2 x @ y.T`, clamped at 0, `exp`, `@ b` (a %d x %s block stored at a time)",

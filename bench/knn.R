@@ -10,12 +10,7 @@
 # faiss comes from a virtual environment bench/.venv (created with
 # `pip install faiss-cpu numpy` when missing; git-ignored).
 library(keopsr)
-args <- commandArgs(TRUE)
-arg <- function(name, default) {
-  hit <- grep(paste0("^--", name, "="), args, value = TRUE)
-  if (length(hit)) sub("^[^=]*=", "", hit[1]) else default
-}
-nums <- function(s) as.numeric(strsplit(s, ",")[[1]])
+source("bench/common.R")
 dims <- nums(arg("dims", "16,50,128,784"))
 N <- as.numeric(arg("n", "5e4"))
 M <- as.numeric(arg("m", "5e3"))
@@ -25,25 +20,9 @@ kdtree_max_dim <- as.numeric(arg("kdtree-max-dim", "16"))
 out <- arg("out", "bench/RESULTS-knn.md")
 K <- 10L
 
-venv <- file.path("bench", ".venv")
-python <- file.path(venv, "bin", "python")
-if (system2(python, c("-c", shQuote("import faiss, numpy")), stdout = FALSE, stderr = FALSE) != 0) {
-  if (!file.exists(python)) system2("python3", c("-m", "venv", venv))
-  system2(file.path(venv, "bin", "pip"), c("install", "-q", "faiss-cpu", "numpy"))
-}
-faiss_version <- system2(python, c("-c", shQuote("import faiss; print(faiss.__version__)")), stdout = TRUE)
+python <- bench_python(c("faiss", "numpy"), c("faiss-cpu", "numpy"))
+faiss_version <- py_version(python, "faiss")
 
-elapsed <- function(expr) {
-  t0 <- proc.time()[["elapsed"]]
-  force(expr)
-  proc.time()[["elapsed"]] - t0
-}
-# Median of `runs` timed calls after a warm-up; the last result is kept.
-timed <- function(f, runs) {
-  res <- f()
-  times <- vapply(seq_len(runs), function(r) elapsed(res <<- f()), 0)
-  list(time = stats::median(times), value = res)
-}
 
 faiss_knn <- function(x, y) {
   dir <- tempfile("knn")
@@ -116,12 +95,9 @@ ratio <- function(other, t) if (is.null(other)) "-" else sprintf("%.2fx", other 
 lines <- c(
   "# Exact kNN in high dimension: keopsr against faiss-cpu",
   "",
-  sprintf("- Date: %s; command: `Rscript bench/knn.R %s`", format(Sys.time(), "%Y-%m-%d %H:%M UTC", tz = "UTC"),
-          paste(args, collapse = " ")),
-  sprintf("- CPU: %s, %d cores; keopsr %s (commit %s), faiss-cpu %s (pip), FNN %s, RANN %s",
-          sub(".*: ", "", grep("model name", readLines("/proc/cpuinfo"), value = TRUE)[1]), parallel::detectCores(),
-          utils::packageVersion("keopsr"), system2("git", c("rev-parse", "--short", "HEAD"), stdout = TRUE),
-          faiss_version, utils::packageVersion("FNN"), utils::packageVersion("RANN")),
+  report_header("knn.R"),
+  sprintf("- faiss-cpu %s (pip), FNN %s, RANN %s", faiss_version, utils::packageVersion("FNN"),
+          utils::packageVersion("RANN")),
   sprintf("- K = %d, float32, M = %s queries against N = %s points, x and y from N(0, I_D); %d threads for keopsr and faiss (`omp_set_num_threads`), FNN and RANN on one; medians of %d runs after a warm-up (FNN, RANN: one run)",
           K, format(M, big.mark = ","), format(N, big.mark = ","), threads, runs),
   "- keopsr: `KMin_ArgKMin_Reduction(SqDist(x, y), 10, 1)`, `gemm = \"auto\"` (GEMM distances, exact re-rank) and `\"never\"` (direct loop); faiss: `IndexFlatL2` add + search (distances and indices)",
