@@ -7,7 +7,7 @@
 
 use crate::error::Result;
 use crate::formula::{Graph, NodeId};
-use crate::ops::Binary;
+use crate::ops::{fasttrig, Binary};
 use crate::Real;
 
 macro_rules! unary_ops {
@@ -60,6 +60,9 @@ macro_rules! unary_ops {
             /// the compiler can vectorize it.
             #[inline(always)]
             pub fn map<T: Real>(self, xs: &[T], out: &mut [T]) {
+                if matches!(self, Unary::Sin | Unary::Cos | Unary::SinXDivX) && fasttrig::all_reduced(xs) {
+                    return trig_map_reduced(self, xs, out);
+                }
                 match self {
                     $(Unary::$variant => for (o, &$x) in out.iter_mut().zip(xs) { *o = $body; },)*
                 }
@@ -94,10 +97,10 @@ unary_ops! {
     Abs,      "Abs",      "abs", cuda "fabs{f}({x})",      |x| x.abs(),
         d |g, x, y| g.unary(Unary::Sign, x);
     /// sine
-    Sin,      "Sin",      "sin", cuda "sin{f}({x})",      |x| x.sin(),
+    Sin,      "Sin",      "sin", cuda "sin{f}({x})",      |x| T::from_double(fasttrig::sin(x.to_double())),
         d |g, x, y| g.unary(Unary::Cos, x);
     /// cosine
-    Cos,      "Cos",      "cos", cuda "cos{f}({x})",      |x| x.cos(),
+    Cos,      "Cos",      "cos", cuda "cos{f}({x})",      |x| T::from_double(fasttrig::cos(x.to_double())),
         d |g, x, y| { let s = g.unary(Unary::Sin, x)?; g.unary(Unary::Minus, s) };
     /// arcsine
     Asin,     "Asin",     "asin", cuda "asin{f}({x})",     |x| x.asin(),
@@ -121,11 +124,24 @@ unary_ops! {
     XLogX,    "XLogX",    "xlogx", cuda "({x} == (T)0 ? (T)0 : {x} * log{f}({x}))",    |x| if x == T::zero() { T::zero() } else { x * fast_ln(x) },
         d |g, x, y| { let l = g.unary(Unary::Log, x)?; let one = g.constant(1.0); g.binary(Binary::Add, l, one, None) };
     /// sin(x)/x, with SinXDivX(0) = 1 (derivative (cos x - sin(x)/x)/x, NaN at 0)
-    SinXDivX, "SinXDivX", "sinxdivx", cuda "({x} == (T)0 ? (T)1 : sin{f}({x}) / {x})", |x| if x == T::zero() { T::one() } else { x.sin() / x },
+    SinXDivX, "SinXDivX", "sinxdivx", cuda "({x} == (T)0 ? (T)1 : sin{f}({x}) / {x})", |x| if x == T::zero() { T::one() } else { T::from_double(fasttrig::sin(x.to_double())) / x },
         d |g, x, y| { let c = g.unary(Unary::Cos, x)?; let d = g.binary(Binary::Subtract, c, y, None)?; g.binary(Binary::Divide, d, x, None) };
     /// largest integer not greater than x (derivative 0)
     Floor,    "Floor",    "floor", cuda "floor{f}({x})",    |x| x.floor(),
         d |g, x, y| Ok(g.constant(0.0));
+}
+
+/// `Unary::map` of Sin, Cos and SinXDivX when every |x| is within
+/// `fasttrig::REDUCED_LIMIT`: the branch-free sine and cosine, which
+/// vectorize (the same values as the per-value functions).
+#[inline(always)]
+fn trig_map_reduced<T: Real>(u: Unary, xs: &[T], out: &mut [T]) {
+    let (sin, cos) = (|x: T| T::from_double(fasttrig::sin_reduced(x.to_double())), |x: T| T::from_double(fasttrig::cos_reduced(x.to_double())));
+    match u {
+        Unary::Sin => out.iter_mut().zip(xs).for_each(|(o, &x)| *o = sin(x)),
+        Unary::Cos => out.iter_mut().zip(xs).for_each(|(o, &x)| *o = cos(x)),
+        _ => out.iter_mut().zip(xs).for_each(|(o, &x)| *o = if x == T::zero() { T::one() } else { sin(x) / x }), // SinXDivX
+    }
 }
 
 /// log(x) by the vectorizable [`crate::ops::fastlog::ln_f64`] (float32
