@@ -165,25 +165,21 @@ pub fn detected_simd() -> Simd {
     })
 }
 
-/// `out[k] = e^(scale xs[k])` by the exp built for `simd` (AVX2/FMA or
-/// AVX-512); false, with `out` untouched, for the portable build.
+/// `out[k] = e^(scale xs[k])` by the exp built for `simd`: AVX2/FMA,
+/// AVX-512, or the portable `fast_exp` loop.
 #[inline(always)]
-pub(crate) fn exp_map_simd<T: Real>(simd: Simd, xs: &[T], scale: T, out: &mut [T]) -> bool {
+pub(crate) fn exp_map_simd<T: Real>(simd: Simd, xs: &[T], scale: T, out: &mut [T]) {
+    // SAFETY: a `Simd` above Portable is only used where the CPU has its
+    // features (`detected_simd`).
     #[cfg(target_arch = "x86_64")]
-    {
-        // SAFETY: a `Simd` above Portable is only used where the CPU has its
-        // features (`detected_simd`).
-        match simd {
-            Simd::Avx512 => unsafe { T::exp_map_avx512(xs, scale, out) },
-            Simd::Avx2 => unsafe { T::exp_map_fma(xs, scale, out) },
-            Simd::Portable => return false,
-        }
-        true
+    match simd {
+        Simd::Avx512 => return unsafe { T::exp_map_avx512(xs, scale, out) },
+        Simd::Avx2 => return unsafe { T::exp_map_fma(xs, scale, out) },
+        Simd::Portable => {}
     }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        let _ = (simd, xs, scale, out);
-        false
+    let _ = simd;
+    for (o, &x) in out.iter_mut().zip(xs) {
+        *o = (scale * x).fast_exp();
     }
 }
 
@@ -440,19 +436,10 @@ impl Program {
             }
             Kind::Const(v) => dst[..out.dim].fill(T::from_double(*v)),
             Kind::Gram => {} // filled by the caller before the row runs
-            Kind::Unary(Unary::Exp) | Kind::ExpOf(_) if self.simd >= Simd::Avx2 => {
+            Kind::Unary(Unary::Exp) | Kind::ExpOf(_) => {
                 for c in 0..out.dim {
                     let s = exp_scale(&instr.kind, || run_of(&instr.args[1], c)[0]);
                     exp_map_simd(self.simd, run_of(&instr.args[0], c), s, &mut dst[c * stride..c * stride + n]);
-                }
-            }
-            Kind::ExpOf(_) => {
-                for c in 0..out.dim {
-                    let s = exp_scale(&instr.kind, || run_of(&instr.args[1], c)[0]);
-                    let run = &mut dst[c * stride..c * stride + n];
-                    for (o, &x) in run.iter_mut().zip(run_of(&instr.args[0], c)) {
-                        *o = (s * x).fast_exp();
-                    }
                 }
             }
             Kind::Unary(u) => {

@@ -56,7 +56,8 @@ pub unsafe fn exp_map_f32_fma(xs: &[f32], scale: f32, out: &mut [f32]) {
 pub unsafe fn exp_map_f64_avx512(xs: &[f64], scale: f64, out: &mut [f64]) {
     use std::arch::x86_64::*;
     if !all_within(xs, 700.0 / scale.abs()) {
-        return exp_map(xs, scale, out, 700.0, exp_f64_with::<true, false>, exp_f64_with::<true, true>);
+        // (the checked loop directly: exp_map would test the bound again)
+        return out.iter_mut().zip(xs).for_each(|(o, &x)| *o = exp_f64_with::<true, true>(scale * x));
     }
     const MAGIC: f64 = 6755399441055744.0; // 1.5 * 2^52
     const N: f64 = 32.0;
@@ -131,7 +132,7 @@ fn exp_map<T: crate::Real>(xs: &[T], scale: T, out: &mut [T], limit: T, fast: im
 /// is NaN or infinite (a zero scale, where scale * Inf is NaN). A
 /// branch-free fold, so that it vectorizes.
 #[inline(always)]
-fn all_within<T: crate::Real>(xs: &[T], bound: T) -> bool {
+pub(crate) fn all_within<T: crate::Real>(xs: &[T], bound: T) -> bool {
     bound <= T::max_value() && xs.iter().fold(true, |ok, &x| ok & (x.abs() <= bound))
 }
 

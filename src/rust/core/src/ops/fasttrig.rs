@@ -35,8 +35,7 @@ pub fn cos(x: f64) -> f64 {
 /// branch-free `*_reduced` functions give `sin`/`cos` for the whole run.
 #[inline(always)]
 pub fn all_reduced<T: crate::Real>(xs: &[T]) -> bool {
-    let limit = T::from_double(REDUCED_LIMIT);
-    xs.iter().fold(true, |ok, &x| ok & (x.abs() <= limit))
+    crate::ops::fastexp::all_within(xs, T::from_double(REDUCED_LIMIT))
 }
 
 /// sin(x) for |x| <= [`REDUCED_LIMIT`], without branches.

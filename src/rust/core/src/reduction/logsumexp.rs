@@ -22,19 +22,12 @@ use super::{Reduction, Slot, Tile};
 /// `e[t] = exp(row[t] - m)`, with the vector exp where the CPU has one.
 #[inline(always)]
 fn exp_shifted<T: Real>(row: &[T], m: T, e: &mut [T]) {
-    let simd = crate::cpu::program::detected_simd();
-    if simd > crate::cpu::program::Simd::Portable {
-        let mut d = [T::zero(); MAX_RUN];
-        let d = &mut d[..row.len()];
-        for (o, &x) in d.iter_mut().zip(row) {
-            *o = x - m;
-        }
-        crate::cpu::program::exp_map_simd(simd, d, T::one(), e);
-        return;
+    let mut d = [T::zero(); MAX_RUN];
+    let d = &mut d[..row.len()];
+    for (o, &x) in d.iter_mut().zip(row) {
+        *o = x - m;
     }
-    for (o, &x) in e.iter_mut().zip(row) {
-        *o = (x - m).fast_exp();
-    }
+    crate::cpu::program::exp_map_simd(crate::cpu::program::detected_simd(), d, T::one(), e);
 }
 
 /// Longest tile run handled by the vectorized path: the CPU engine's largest

@@ -253,13 +253,13 @@ impl<'a, T> Tile<'a, T> {
 }
 
 impl Monoid {
-    /// Sizes of the value part and the index part of one row's state.
     /// Whether the reduction selects values (Min, Max, KMin and their Arg
     /// forms): its result does not depend on how the reduced range is split.
     pub fn is_selection(&self) -> bool {
         matches!(self.reduction, Reduction::MinMax { .. } | Reduction::KMin { .. })
     }
 
+    /// Sizes of the value part and the index part of one row's state.
     pub fn state_len(&self) -> (usize, usize) {
         match self.reduction {
             Reduction::Sum { dim } => sum::state_len(dim, self.scheme),
