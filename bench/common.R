@@ -41,6 +41,10 @@ py_version <- function(python, module) { # the last line: pykeops prints a warni
   tail(system2(python, c("-c", shQuote(sprintf("import %s; print(%s.__version__)", module, module))), stdout = TRUE), 1)
 }
 
+# Report cells: a time in seconds, and another method's time over ours.
+f <- function(t) if (is.null(t)) "-" else sprintf("%.3f s", t)
+ratio <- function(other, t) if (is.null(other)) "-" else sprintf("%.2fx", other / t)
+
 # "Date: ...; command: ..." and "CPU: ..., keopsr ... (commit ...)" lines.
 report_header <- function(script) {
   c(sprintf("- Date: %s; command: `Rscript bench/%s %s`", format(Sys.time(), "%Y-%m-%d %H:%M UTC", tz = "UTC"), script,

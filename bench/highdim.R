@@ -73,8 +73,6 @@ for (D in dims) {
               if (is.null(pk)) "-" else sprintf("%.3f", pk$time)))
 }
 
-f <- function(t) if (is.null(t)) "-" else sprintf("%.3f s", t)
-ratio <- function(other, t) if (is.null(other)) "-" else sprintf("%.2fx", other / t)
 e <- function(v) if (is.null(v)) "-" else sprintf("%.0e", v)
 per_pair_dim <- function(r) 1e9 * r$auto / (N * N * r$D) # ns per pair and dimension
 lines <- c(

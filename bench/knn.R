@@ -90,8 +90,6 @@ for (D in dims) {
   cat(sprintf("D = %d: auto %.3f s, never %.3f s, faiss %.3f s\n", D, auto$time, never$time, fa$time))
 }
 
-f <- function(t) if (is.null(t)) "-" else sprintf("%.3f s", t)
-ratio <- function(other, t) if (is.null(other)) "-" else sprintf("%.2fx", other / t)
 lines <- c(
   "# Exact kNN in high dimension: keopsr against faiss-cpu",
   "",
