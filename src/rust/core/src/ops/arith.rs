@@ -8,7 +8,7 @@
 
 use crate::error::{Error, Result};
 use crate::formula::{Graph, NodeId};
-use crate::ops::Unary;
+use crate::ops::{fastpow, fasttrig, Unary};
 use crate::Real;
 
 /// One operand of an element-wise loop: a run of values, or one value broadcast.
@@ -78,6 +78,17 @@ macro_rules! binary_ops {
             #[inline(always)]
             pub fn map<T: Real>(self, lhs: Operand<'_, T>, rhs: Operand<'_, T>, out: &mut [T]) {
                 match self {
+                    // (Closures marked inline(always), not the functions
+                    // themselves: their `Fn::call` shims do not inline.)
+                    Binary::Atan2 => return map_in_domain(self, lhs, rhs, out,
+                        #[inline(always)] |a, b| a.is_finite() & b.is_finite(),
+                        #[inline(always)] |a, b| fasttrig::atan2_finite(a, b)),
+                    Binary::Powf => return map_in_domain(self, lhs, rhs, out,
+                        #[inline(always)] |a, b| fastpow::in_domain(a, b),
+                        #[inline(always)] |a, b| fastpow::pow_positive(a, b)),
+                    _ => {}
+                }
+                match self {
                     $(Binary::$variant => match (lhs, rhs) {
                         (Operand::Run(xs), Operand::Run(ys)) => {
                             for ((o, &$a), &$b) in out.iter_mut().zip(xs).zip(ys) { *o = $body; }
@@ -104,6 +115,10 @@ macro_rules! binary_ops {
 /// gives a number for a negative base with an infinite operand:
 /// (-2)^Inf, (-Inf)^0.5. The CUDA prelude's `keops_powf` is the same code.
 pub fn powf<T: Real>(a: T, b: T) -> T {
+    if fastpow::in_domain(a.to_double(), b.to_double()) {
+        // C pow within 2 ulps, computed in f64 (exact enough for f32).
+        return T::from_double(fastpow::pow_positive(a.to_double(), b.to_double()));
+    }
     let (zero, one, inf) = (T::zero(), T::one(), T::infinity());
     if a == one || b == zero {
         return one;
@@ -146,6 +161,65 @@ pub fn powf<T: Real>(a: T, b: T) -> T {
     T::nan()
 }
 
+/// `Binary::map` of Atan2 and Powf: their branch-free functions
+/// (`fasttrig::atan2_finite`, `fastpow::pow_positive`) over the whole run
+/// (they vectorize), then the per-value function for the values outside
+/// their domain, if any (Inf and NaN; for Powf also a base that is not
+/// positive and normal): the values of `Binary::apply`.
+#[inline(always)]
+fn map_in_domain<T: Real>(
+    op: Binary,
+    lhs: Operand<'_, T>,
+    rhs: Operand<'_, T>,
+    out: &mut [T],
+    in_domain: impl Fn(f64, f64) -> bool,
+    fast: impl Fn(f64, f64) -> f64,
+) {
+    let mut all_in_domain = true;
+    // (inline(always): the closure is too large for the inliner's default.)
+    zip_map(lhs, rhs, out, #[inline(always)] |a, b| {
+        let (a, b) = (a.to_double(), b.to_double());
+        all_in_domain &= in_domain(a, b);
+        T::from_double(fast(a, b))
+    });
+    if !all_in_domain {
+        for (k, o) in out.iter_mut().enumerate() {
+            let (a, b) = (lhs.at(k), rhs.at(k));
+            if !in_domain(a.to_double(), b.to_double()) {
+                *o = op.apply(a, b);
+            }
+        }
+    }
+}
+
+/// `out[k] = f(a[k], b[k])`, one loop per operand shape. `for` loops rather
+/// than `for_each`, whose `fold` would not inline into the AVX-512 caller.
+#[inline(always)]
+fn zip_map<T: Real>(lhs: Operand<'_, T>, rhs: Operand<'_, T>, out: &mut [T], mut f: impl FnMut(T, T) -> T) {
+    match (lhs, rhs) {
+        (Operand::Run(xs), Operand::Run(ys)) => {
+            for ((o, &a), &b) in out.iter_mut().zip(xs).zip(ys) {
+                *o = f(a, b);
+            }
+        }
+        (Operand::Run(xs), Operand::Scalar(b)) => {
+            for (o, &a) in out.iter_mut().zip(xs) {
+                *o = f(a, b);
+            }
+        }
+        (Operand::Scalar(a), Operand::Run(ys)) => {
+            for (o, &b) in out.iter_mut().zip(ys) {
+                *o = f(a, b);
+            }
+        }
+        (Operand::Scalar(a), Operand::Scalar(b)) => {
+            for o in out.iter_mut() {
+                *o = f(a, b);
+            }
+        }
+    }
+}
+
 fn truth<T: Real>(b: bool) -> T {
     if b {
         T::one()
@@ -168,7 +242,7 @@ binary_ops! {
     Divide,      "Divide",      Some('/'), "/", cuda "({a} / {b})",     |a, b| a / b,
         d |g, a, b, y| { let ib = g.unary(Unary::Inv, b)?; let q = g.binary(Binary::Mult, y, ib, None)?; Ok((ib, g.unary(Unary::Minus, q)?)) };
     /// angle of the point (b, a) (C atan2(a, b))
-    Atan2,       "Atan2",       None,      "atan2", cuda "atan2{f}({a}, {b})", |a, b| a.atan2(b),
+    Atan2,       "Atan2",       None,      "atan2", cuda "atan2{f}({a}, {b})", |a, b| T::from_double(fasttrig::atan2(a.to_double(), b.to_double())),
         d |g, a, b, y| {
             let (a2, b2) = (g.unary(Unary::Square, a)?, g.unary(Unary::Square, b)?);
             let r = g.binary(Binary::Add, a2, b2, None)?;

@@ -122,12 +122,172 @@ fn kernel_cos(x: f64) -> f64 {
     w + (((1.0 - w) - hz) + z * r)
 }
 
+
+/// atan(x) in f64 for every x: fdlibm's `atan` with its five argument
+/// ranges chosen by selects instead of branches (|x| < 7/16: x itself;
+/// then t = (2|x| - 1)/(2 + |x|), (|x| - 1)/(|x| + 1), (|x| - 1.5)/(1 + 1.5|x|)
+/// or -1/|x| around atan(1/2), atan(1), atan(3/2), atan(Inf)), one
+/// polynomial, the sign restored last (atan is odd, and so is each rounding).
+#[inline(always)]
+pub fn atan(x: f64) -> f64 {
+    // atan(1/2), atan(1), atan(3/2), atan(Inf) = π/2, each in a high and a low part.
+    const HI: [f64; 4] = [4.636_476_090_008_060_935_15e-1, 7.853_981_633_974_482_789_99e-1, 9.827_937_232_473_290_540_82e-1, 1.570_796_326_794_896_558_00];
+    const LO: [f64; 4] = [2.269_877_745_296_168_709_24e-17, 3.061_616_997_868_383_017_93e-17, 1.390_331_103_123_099_845_16e-17, 6.123_233_995_736_766_035_87e-17];
+    const AT: [f64; 11] = [
+        3.333_333_333_333_293_180_27e-1,
+        -1.999_999_999_987_648_324_76e-1,
+        1.428_571_427_250_346_637_11e-1,
+        -1.111_111_040_546_235_578_80e-1,
+        9.090_887_133_436_506_561_96e-2,
+        -7.691_876_205_044_829_994_95e-2,
+        6.661_073_137_387_531_206_69e-2,
+        -5.833_570_133_790_573_486_45e-2,
+        4.976_877_994_615_932_360_17e-2,
+        -3.653_157_274_421_691_552_70e-2,
+        1.628_582_011_536_578_236_23e-2,
+    ];
+    let a = x.abs();
+    let (num, den, hi, lo) = if a < 0.4375 {
+        (a, 1.0, 0.0, 0.0)
+    } else if a < 0.6875 {
+        (2.0 * a - 1.0, 2.0 + a, HI[0], LO[0])
+    } else if a < 1.1875 {
+        (a - 1.0, a + 1.0, HI[1], LO[1])
+    } else if a < 2.4375 {
+        (a - 1.5, 1.0 + 1.5 * a, HI[2], LO[2])
+    } else {
+        (-1.0, a, HI[3], LO[3]) // and NaN
+    };
+    let t = num / den;
+    let z = t * t;
+    let w = z * z;
+    let s1 = z * (AT[0] + w * (AT[2] + w * (AT[4] + w * (AT[6] + w * (AT[8] + w * AT[10])))));
+    let s2 = w * (AT[1] + w * (AT[3] + w * (AT[5] + w * (AT[7] + w * AT[9]))));
+    // With hi = lo = 0 (|x| < 7/16) this is fdlibm's t - t (s1 + s2) exactly.
+    (hi - ((t * (s1 + s2) - lo) - t)).copysign(x)
+}
+
+/// atan2(y, x) in f64: [`atan2_finite`] for finite y and x, else libm's.
+#[inline(always)]
+pub fn atan2(y: f64, x: f64) -> f64 {
+    if y.is_finite() & x.is_finite() {
+        atan2_finite(y, x)
+    } else {
+        y.atan2(x)
+    }
+}
+
+/// atan2(y, x) for finite y and x, without branches: fdlibm's `atan2`
+/// (atan(|y/x|); π/2 where |y| is over 2^60 |x| or x = 0 < |y|, whatever
+/// the sign of x; 0 where y = 0 or x < 0 and |y| is below 2^-60 |x|; then
+/// the quadrant from the signs, so atan2(±0, -0) = ±π).
+#[inline(always)]
+pub fn atan2_finite(y: f64, x: f64) -> f64 {
+    const PI: f64 = 3.141_592_653_589_793_116_00;
+    const PI_LO: f64 = 1.224_646_799_147_353_177_2e-16;
+    const PI_O_2: f64 = 1.570_796_326_794_896_558_00;
+    // The difference of the binary exponents.
+    let k = ((y.abs().to_bits() >> 52) as i64) - ((x.abs().to_bits() >> 52) as i64);
+    let x_negative = x.is_sign_negative();
+    let steep = (k > 60) | ((x == 0.0) & (y != 0.0));
+    let z = if steep {
+        PI_O_2 + 0.5 * PI_LO
+    } else if (x_negative & (k < -60)) | (y == 0.0) {
+        0.0
+    } else {
+        atan((y / x).abs())
+    };
+    let z = if x_negative & !steep { PI - (z - PI_LO) } else { z };
+    z.copysign(y)
+}
+
+/// asin(x) in f64: [`asin_unit`] for |x| <= 1, else libm's (NaN).
+#[inline(always)]
+pub fn asin(x: f64) -> f64 {
+    if x.abs() <= 1.0 {
+        asin_unit(x)
+    } else {
+        x.asin()
+    }
+}
+
+/// acos(x) in f64: [`acos_unit`] for |x| <= 1, else libm's (NaN).
+#[inline(always)]
+pub fn acos(x: f64) -> f64 {
+    if x.abs() <= 1.0 {
+        acos_unit(x)
+    } else {
+        x.acos()
+    }
+}
+
+/// The parts fdlibm's asin and acos share for |x| <= 1, from t (x² below
+/// 1/2, (1 - |x|)/2 above): R(t) with asin(√t) = √t + √t R(t), s = √t, s with
+/// its low 32 bits cleared (`df`), and the correction c = (t - df²)/(s + df)
+/// (0 where t = 0, instead of 0/0).
+#[inline(always)]
+fn asin_parts(x: f64) -> (f64, f64, f64, f64) {
+    const PS: [f64; 6] = [
+        1.666_666_666_666_666_574_15e-1,
+        -3.255_658_186_224_009_154_05e-1,
+        2.012_125_321_348_629_258_81e-1,
+        -4.005_553_450_067_941_140_27e-2,
+        7.915_349_942_898_145_321_76e-4,
+        3.479_331_075_960_211_675_70e-5,
+    ];
+    const QS: [f64; 4] = [-2.403_394_911_734_414_218_78, 2.020_945_760_233_505_694_71, -6.882_839_716_054_532_930_30e-1, 7.703_815_055_590_193_527_91e-2];
+    let a = x.abs();
+    let t = if a < 0.5 { x * x } else { (1.0 - a) * 0.5 };
+    let p = t * (PS[0] + t * (PS[1] + t * (PS[2] + t * (PS[3] + t * (PS[4] + t * PS[5])))));
+    let q = 1.0 + t * (QS[0] + t * (QS[1] + t * (QS[2] + t * QS[3])));
+    let s = t.sqrt();
+    let df = f64::from_bits(s.to_bits() & 0xffff_ffff_0000_0000);
+    let c = if t == 0.0 { 0.0 } else { (t - df * df) / (s + df) };
+    (p / q, s, df, c)
+}
+
+const PIO2_HI: f64 = 1.570_796_326_794_896_558_00;
+const PIO2_LO: f64 = 6.123_233_995_736_766_035_87e-17;
+
+/// asin(x) for |x| <= 1 (NaN stays NaN), without branches: fdlibm's three
+/// cases (|x| < 1/2, 1/2 <= |x| < 0.975, above) chosen by selects.
+#[inline(always)]
+pub fn asin_unit(x: f64) -> f64 {
+    const PIO4_HI: f64 = 7.853_981_633_974_482_789_99e-1;
+    let (r, s, df, c) = asin_parts(x);
+    let a = x.abs();
+    let near_one = PIO2_HI - (2.0 * (s + s * r) - PIO2_LO);
+    let middle = PIO4_HI - ((2.0 * s * r - (PIO2_LO - 2.0 * c)) - (PIO4_HI - 2.0 * df));
+    if a < 0.5 {
+        x + x * r
+    } else if a >= f64::from_bits(0x3fef_3333_0000_0000) {
+        near_one.copysign(x) // |x| >= 0.975 (about)
+    } else {
+        middle.copysign(x)
+    }
+}
+
+/// acos(x) for |x| <= 1 (NaN stays NaN), without branches: fdlibm's three
+/// cases (|x| < 1/2, x <= -1/2, x >= 1/2) chosen by selects.
+#[inline(always)]
+pub fn acos_unit(x: f64) -> f64 {
+    const PI: f64 = 3.141_592_653_589_793_116_00;
+    let (r, s, df, c) = asin_parts(x);
+    if x.abs() < 0.5 {
+        PIO2_HI - (x - (PIO2_LO - x * r))
+    } else if x < 0.0 {
+        PI - 2.0 * (s + (r * s - PIO2_LO))
+    } else {
+        2.0 * (df + (r * s + c)) // and NaN
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn ulps(a: f64, b: f64) -> u64 {
-        if a == b {
+        if a == b || (a.is_nan() && b.is_nan()) {
             return 0;
         }
         if a.signum() != b.signum() {
@@ -150,6 +310,55 @@ mod tests {
             for (got, want) in [(sin(x), x.sin()), (cos(x), x.cos())] {
                 let u = ulps(got, want);
                 assert!(u <= 2, "x = {x:e}: {got:e} against libm {want:e} ({u} ulps)");
+            }
+        }
+    }
+
+    #[test]
+    fn inverse_functions_match_libm_within_two_ulps() {
+        let grid = (0..400_001).map(|k| -1.0 + k as f64 * 5e-6);
+        let near_one = (0..20_000u64).flat_map(|k| [f64::from_bits(1f64.to_bits() - k), -f64::from_bits(1f64.to_bits() - k)]);
+        let edges = [0.0, -0.0, 1e-300, -5e-324, 1e-9, 0.4375, 0.5, 0.6875, 0.975, 0.974_999_904_632_568_4, 1.1875, 2.4375];
+        let wide = (0..200_000).map(|k| 10f64.powf(-30.0 + k as f64 * 3e-4)); // 1e-30 .. 1e30
+        for x in grid.clone().chain(near_one).chain(edges).chain(edges.map(|e| -e)) {
+            for (name, got, want) in [("asin", asin(x), x.asin()), ("acos", acos(x), x.acos()), ("atan", atan(x), x.atan())] {
+                let u = ulps(got, want);
+                assert!(u <= 2, "{name}({x:e}) = {got:e} against libm {want:e} ({u} ulps)");
+            }
+        }
+        for x in wide.clone().chain(wide.map(|w| -w)).chain([1e300, -1e300, f64::MAX]) {
+            let u = ulps(atan(x), x.atan());
+            assert!(u <= 2, "atan({x:e}) = {:e} against libm {:e} ({u} ulps)", atan(x), x.atan());
+        }
+        // atan2 over the four quadrants, exponents far apart and zeros.
+        let coords: Vec<f64> = (0..300).map(|k| (k as f64 * 0.731 - 110.0) * 10f64.powi(k % 7 - 3)).collect();
+        let special = [0.0, -0.0, 1e-300, -1e300, 5e-324, 1e20, -1e-20];
+        for &y in coords.iter().chain(&special) {
+            for &x in coords.iter().chain(&special) {
+                let (got, want) = (atan2(y, x), y.atan2(x));
+                let u = ulps(got, want);
+                assert!(u <= 2, "atan2({y:e}, {x:e}) = {got:e} against libm {want:e} ({u} ulps)");
+            }
+        }
+    }
+
+    #[test]
+    fn inverse_functions_special_values() {
+        let same = |a: f64, b: f64| a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan());
+        for v in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 1.5, -1.0000000000000002] {
+            assert!(asin(v).is_nan() && acos(v).is_nan(), "{v}");
+        }
+        for v in [0.0, -0.0, 1.0, -1.0, f64::INFINITY, f64::NEG_INFINITY, f64::NAN, 5e-324] {
+            assert!(same(asin_unit(v.clamp(-1.0, 1.0)), v.clamp(-1.0, 1.0).asin()) || v.is_nan(), "asin {v}");
+            assert!(same(atan(v), v.atan()), "atan({v}) = {}", atan(v));
+        }
+        assert_eq!(acos(1.0).to_bits(), 0f64.to_bits());
+        assert_eq!(acos(-1.0), std::f64::consts::PI);
+        assert!(asin_unit(f64::NAN).is_nan() && acos_unit(f64::NAN).is_nan());
+        let inf = f64::INFINITY;
+        for y in [0.0, -0.0, 1.0, -1.0, inf, -inf, f64::NAN] {
+            for x in [0.0, -0.0, 1.0, -1.0, inf, -inf, f64::NAN] {
+                assert!(same(atan2(y, x), y.atan2(x)), "atan2({y}, {x}) = {} against {}", atan2(y, x), y.atan2(x));
             }
         }
     }

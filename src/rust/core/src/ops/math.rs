@@ -60,8 +60,8 @@ macro_rules! unary_ops {
             /// the compiler can vectorize it.
             #[inline(always)]
             pub fn map<T: Real>(self, xs: &[T], out: &mut [T]) {
-                if matches!(self, Unary::Sin | Unary::Cos | Unary::SinXDivX) && fasttrig::all_reduced(xs) {
-                    return trig_map_reduced(self, xs, out);
+                if map_in_range(self, xs, out) {
+                    return;
                 }
                 match self {
                     $(Unary::$variant => for (o, &$x) in out.iter_mut().zip(xs) { *o = $body; },)*
@@ -103,13 +103,13 @@ unary_ops! {
     Cos,      "Cos",      "cos", cuda "cos{f}({x})",      |x| T::from_double(fasttrig::cos(x.to_double())),
         d |g, x, y| { let s = g.unary(Unary::Sin, x)?; g.unary(Unary::Minus, s) };
     /// arcsine
-    Asin,     "Asin",     "asin", cuda "asin{f}({x})",     |x| x.asin(),
+    Asin,     "Asin",     "asin", cuda "asin{f}({x})",     |x| T::from_double(fasttrig::asin(x.to_double())),
         d |g, x, y| { let r = one_minus_square(g, x)?; g.unary(Unary::Rsqrt, r) };
     /// arccosine
-    Acos,     "Acos",     "acos", cuda "acos{f}({x})",     |x| x.acos(),
+    Acos,     "Acos",     "acos", cuda "acos{f}({x})",     |x| T::from_double(fasttrig::acos(x.to_double())),
         d |g, x, y| { let r = one_minus_square(g, x)?; let r = g.unary(Unary::Rsqrt, r)?; g.unary(Unary::Minus, r) };
     /// arctangent
-    Atan,     "Atan",     "atan", cuda "atan{f}({x})",     |x| x.atan(),
+    Atan,     "Atan",     "atan", cuda "atan{f}({x})",     |x| T::from_double(fasttrig::atan(x.to_double())),
         d |g, x, y| { let s = g.unary(Unary::Square, x)?; let one = g.constant(1.0); let s = g.binary(Binary::Add, one, s, None)?; g.unary(Unary::Inv, s) };
     /// sign: -1, 0 or 1 (Sign(0) = 0; derivative 0)
     Sign,     "Sign",     "sign", cuda "({x} > (T)0 ? (T)1 : ({x} < (T)0 ? (T)-1 : {x} * (T)0))",     |x| if x > T::zero() { T::one() } else if x < T::zero() { -T::one() } else { x * T::zero() },
@@ -131,16 +131,35 @@ unary_ops! {
         d |g, x, y| Ok(g.constant(0.0));
 }
 
-/// `Unary::map` of Sin, Cos and SinXDivX when every |x| is within
-/// `fasttrig::REDUCED_LIMIT`: the branch-free sine and cosine, which
-/// vectorize (the same values as the per-value functions).
+/// `Unary::map` of the operations whose per-value function branches on the
+/// argument's range (Sin, Cos, SinXDivX: |x| <= `fasttrig::REDUCED_LIMIT`;
+/// Asin, Acos: |x| <= 1), when the whole run is in range: their branch-free
+/// functions, which vectorize (the same values). False if not taken.
 #[inline(always)]
-fn trig_map_reduced<T: Real>(u: Unary, xs: &[T], out: &mut [T]) {
-    let (sin, cos) = (|x: T| T::from_double(fasttrig::sin_reduced(x.to_double())), |x: T| T::from_double(fasttrig::cos_reduced(x.to_double())));
+fn map_in_range<T: Real>(u: Unary, xs: &[T], out: &mut [T]) -> bool {
+    let sin = |x: T| T::from_double(fasttrig::sin_reduced(x.to_double()));
     match u {
-        Unary::Sin => out.iter_mut().zip(xs).for_each(|(o, &x)| *o = sin(x)),
-        Unary::Cos => out.iter_mut().zip(xs).for_each(|(o, &x)| *o = cos(x)),
-        _ => out.iter_mut().zip(xs).for_each(|(o, &x)| *o = if x == T::zero() { T::one() } else { sin(x) / x }), // SinXDivX
+        Unary::Sin | Unary::Cos | Unary::SinXDivX if fasttrig::all_reduced(xs) => match u {
+            Unary::Sin => map_with(xs, out, sin),
+            Unary::Cos => map_with(xs, out, |x| T::from_double(fasttrig::cos_reduced(x.to_double()))),
+            _ => map_with(xs, out, |x| if x == T::zero() { T::one() } else { sin(x) / x }),
+        },
+        Unary::Asin | Unary::Acos if crate::ops::fastexp::all_within(xs, T::one()) => match u {
+            Unary::Asin => map_with(xs, out, |x| T::from_double(fasttrig::asin_unit(x.to_double()))),
+            _ => map_with(xs, out, |x| T::from_double(fasttrig::acos_unit(x.to_double()))),
+        },
+        _ => return false,
+    }
+    true
+}
+
+/// `out[k] = f(xs[k])`. A `for` loop rather than `for_each`: the latter's
+/// `fold` stays a separate (baseline SSE2) function instead of inlining into
+/// the AVX-512 caller.
+#[inline(always)]
+fn map_with<T: Real>(xs: &[T], out: &mut [T], f: impl Fn(T) -> T) {
+    for (o, &x) in out.iter_mut().zip(xs) {
+        *o = f(x);
     }
 }
 

@@ -20,6 +20,7 @@ pub mod complex;
 pub mod derivative;
 pub mod fastexp;
 pub mod fastlog;
+pub mod fastpow;
 pub mod fasttrig;
 pub mod index;
 pub mod linalg;
