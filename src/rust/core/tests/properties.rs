@@ -320,6 +320,9 @@ fn eval(e: &E, x: f64, y: f64, p: f64) -> f64 {
                 "-" => a - b,
                 "*" => a * b,
                 "/" => a / b,
+                // For a positive base, the engine's pow (within 2 ulps of
+                // libm's, tested in ops::fastpow); R's rules elsewhere.
+                "Powf" if keopsr_core::ops::fastpow::in_domain(a, b) => keopsr_core::ops::fastpow::pow_positive(a, b),
                 "Powf" => r_pow(a, b),
                 "Atan2" => keopsr_core::ops::fasttrig::atan2(a, b),
                 "Max2" => {
