@@ -144,16 +144,7 @@ pub fn pow_positive(x: f64, y: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn ulps(a: f64, b: f64) -> u64 {
-        if a == b || (a.is_nan() && b.is_nan()) {
-            return 0;
-        }
-        if a.signum() != b.signum() {
-            return u64::MAX;
-        }
-        (a.to_bits() as i64 - b.to_bits() as i64).unsigned_abs()
-    }
+    use crate::ops::fasttrig::tests::ulps;
 
     fn check(x: f64, y: f64) {
         assert!(in_domain(x, y), "{x:e} ^ {y:e} not in the domain");

@@ -283,10 +283,11 @@ pub fn acos_unit(x: f64) -> f64 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn ulps(a: f64, b: f64) -> u64 {
+    /// The distance in units in the last place (0 for two NaNs).
+    pub(crate) fn ulps(a: f64, b: f64) -> u64 {
         if a == b || (a.is_nan() && b.is_nan()) {
             return 0;
         }
