@@ -5,7 +5,7 @@ install:
 	R CMD INSTALL --no-multiarch .
 
 rust-test:
-	cd src/rust && cargo test --release --jobs 2 -p keopsr-core
+	cd src/rust && cargo test --profile ci --jobs 2 -p keopsr-core
 
 test: install rust-test
 	Rscript tools/check-vignettes.R

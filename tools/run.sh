@@ -71,7 +71,7 @@ case "$what" in
       export KEOPSR_NVRTC
     fi
     export KEOPSR_REQUIRE_NVRTC=1
-    (cd src/rust && cargo test --release --jobs 2 -p keopsr-core)
+    (cd src/rust && cargo test --profile ci --jobs 2 -p keopsr-core)
     # R CMD build runs every vignette (an error fails the build), and the
     # testthat suite runs below: R CMD check does not run them a second time.
     CHECK_ARGS="--no-tests --ignore-vignettes" check_release

@@ -81,7 +81,7 @@ macro_rules! binary_ops {
                     // (Closures marked inline(always), not the functions
                     // themselves: their `Fn::call` shims do not inline.)
                     Binary::Atan2 => return map_in_domain(self, lhs, rhs, out,
-                        #[inline(always)] |a, b| a.is_finite() & b.is_finite(),
+                        #[inline(always)] |a, b| fasttrig::atan2_in_domain(a, b),
                         #[inline(always)] |a, b| fasttrig::atan2_finite(a, b)),
                     Binary::Powf => return map_in_domain(self, lhs, rhs, out,
                         #[inline(always)] |a, b| fastpow::in_domain(a, b),
@@ -89,20 +89,7 @@ macro_rules! binary_ops {
                     _ => {}
                 }
                 match self {
-                    $(Binary::$variant => match (lhs, rhs) {
-                        (Operand::Run(xs), Operand::Run(ys)) => {
-                            for ((o, &$a), &$b) in out.iter_mut().zip(xs).zip(ys) { *o = $body; }
-                        }
-                        (Operand::Run(xs), Operand::Scalar($b)) => {
-                            for (o, &$a) in out.iter_mut().zip(xs) { *o = $body; }
-                        }
-                        (Operand::Scalar($a), Operand::Run(ys)) => {
-                            for (o, &$b) in out.iter_mut().zip(ys) { *o = $body; }
-                        }
-                        (Operand::Scalar($a), Operand::Scalar($b)) => {
-                            for o in out.iter_mut() { *o = $body; }
-                        }
-                    },)*
+                    $(Binary::$variant => zip_map(lhs, rhs, out, #[inline(always)] |$a, $b| $body),)*
                 }
             }
         }

@@ -12,7 +12,7 @@
 pub const REDUCED_LIMIT: f64 = 1e6;
 
 /// sin(x) in f64.
-#[inline(always)]
+// Out of line: called per value, where libm may be called too.
 pub fn sin(x: f64) -> f64 {
     if x.abs() <= REDUCED_LIMIT {
         sin_reduced(x)
@@ -22,7 +22,7 @@ pub fn sin(x: f64) -> f64 {
 }
 
 /// cos(x) in f64.
-#[inline(always)]
+// Out of line: called per value, where libm may be called too.
 pub fn cos(x: f64) -> f64 {
     if x.abs() <= REDUCED_LIMIT {
         cos_reduced(x)
@@ -167,14 +167,20 @@ pub fn atan(x: f64) -> f64 {
     (hi - ((t * (s1 + s2) - lo) - t)).copysign(x)
 }
 
-/// atan2(y, x) in f64: [`atan2_finite`] for finite y and x, else libm's.
-#[inline(always)]
+/// atan2(y, x) in f64: [`atan2_finite`] where [`atan2_in_domain`], else libm's.
+// Out of line: called per value, where libm may be called too.
 pub fn atan2(y: f64, x: f64) -> f64 {
-    if y.is_finite() & x.is_finite() {
+    if atan2_in_domain(y, x) {
         atan2_finite(y, x)
     } else {
         y.atan2(x)
     }
+}
+
+/// Where [`atan2_finite`] gives atan2: y and x finite.
+#[inline(always)]
+pub fn atan2_in_domain(y: f64, x: f64) -> bool {
+    y.is_finite() & x.is_finite()
 }
 
 /// atan2(y, x) for finite y and x, without branches: fdlibm's `atan2`
@@ -202,7 +208,7 @@ pub fn atan2_finite(y: f64, x: f64) -> f64 {
 }
 
 /// asin(x) in f64: [`asin_unit`] for |x| <= 1, else libm's (NaN).
-#[inline(always)]
+// Out of line: called per value, where libm may be called too.
 pub fn asin(x: f64) -> f64 {
     if x.abs() <= 1.0 {
         asin_unit(x)
@@ -212,7 +218,7 @@ pub fn asin(x: f64) -> f64 {
 }
 
 /// acos(x) in f64: [`acos_unit`] for |x| <= 1, else libm's (NaN).
-#[inline(always)]
+// Out of line: called per value, where libm may be called too.
 pub fn acos(x: f64) -> f64 {
     if x.abs() <= 1.0 {
         acos_unit(x)

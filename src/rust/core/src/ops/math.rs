@@ -64,7 +64,7 @@ macro_rules! unary_ops {
                     return;
                 }
                 match self {
-                    $(Unary::$variant => for (o, &$x) in out.iter_mut().zip(xs) { *o = $body; },)*
+                    $(Unary::$variant => map_with(xs, out, #[inline(always)] |$x| $body),)*
                 }
             }
         }
