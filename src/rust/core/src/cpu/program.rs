@@ -183,6 +183,62 @@ pub(crate) fn exp_map_simd<T: Real>(simd: Simd, xs: &[T], scale: T, out: &mut [T
     }
 }
 
+/// Kernels built once per SIMD level: each defines `name(simd, args)`,
+/// which runs `body` compiled for `simd` (the element-wise loops inline
+/// into each build and use its registers). The instructions of a program
+/// call them one run at a time: a call per run of up to a tile of values.
+/// Kept as separate functions rather than inlined into one per-row loop:
+/// one function holding every operation at every level took LLVM minutes,
+/// on one core, to optimize.
+macro_rules! simd_kernels {
+    ($($(#[$doc:meta])* fn $name:ident<$T:ident>($($arg:ident: $ty:ty),* $(,)?) $body:block)*) => {$(
+        $(#[$doc])*
+        #[inline(always)]
+        fn $name<$T: Real>(simd: Simd, $($arg: $ty),*) {
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "avx512f,avx512vl,avx512dq,avx2,fma")]
+            #[inline(never)]
+            unsafe fn avx512<$T: Real>($($arg: $ty),*) $body
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "avx2,fma")]
+            #[inline(never)]
+            unsafe fn avx2<$T: Real>($($arg: $ty),*) $body
+            #[inline(never)]
+            fn portable<$T: Real>($($arg: $ty),*) $body
+            // SAFETY: a level above Portable is only used where the CPU has
+            // its features (`detected_simd`).
+            #[cfg(target_arch = "x86_64")]
+            match simd {
+                Simd::Avx512 => return unsafe { avx512($($arg),*) },
+                Simd::Avx2 => return unsafe { avx2($($arg),*) },
+                Simd::Portable => {}
+            }
+            let _ = simd;
+            portable($($arg),*)
+        }
+    )*};
+}
+
+simd_kernels! {
+    fn unary_map<T>(op: Unary, xs: &[T], out: &mut [T]) { op.map(xs, out) }
+    fn pow_map<T>(n: i32, xs: &[T], out: &mut [T]) { math::pow_map(n, xs, out) }
+    fn round_map<T>(digits: i32, xs: &[T], out: &mut [T]) { math::round_map(digits, xs, out) }
+    fn binary_map<T>(op: Binary, x: Operand<'_, T>, y: Operand<'_, T>, out: &mut [T]) { op.map(x, y, out) }
+    fn ternary_map<T>(op: Ternary, x: Operand<'_, T>, y: Operand<'_, T>, z: Operand<'_, T>, out: &mut [T]) {
+        op.map(x, y, z, out)
+    }
+    fn sum_groups<T>(xs: &[T], out_dim: usize, group: usize, stride: usize, len: usize, out: &mut [T]) {
+        vector::sum_groups(xs, out_dim, group, stride, len, out)
+    }
+    fn extremum_map<T>(op: Extremum, xs: &[T], dim: usize, stride: usize, len: usize, out: &mut [T]) {
+        let mut best = [T::zero(); MAX_TILE];
+        op.map(xs, dim, stride, len, out, &mut best)
+    }
+    fn sum_pairs<T>(pair: PairSum, dim: usize, x: Side<'_, T>, y: Side<'_, T>, len: usize, out: &mut [T]) {
+        vector::sum_pairs(pair, dim, x, y, len, out)
+    }
+}
+
 /// Scratch budget (in values) that the tile size is fitted to: wide slots of
 /// a tile stay in the L1/L2 caches whatever the formula's dimensions.
 const SCRATCH_BUDGET: usize = 8192;
@@ -336,34 +392,6 @@ impl Program {
 
     /// Runs what depends on the output row `row` (for the current tile).
     pub fn run_row<T: Real>(&self, s: &mut [T], inputs: &[Data<'_, T>], row: usize, start: usize, len: usize) {
-        #[cfg(target_arch = "x86_64")]
-        match self.simd {
-            // SAFETY: `simd` is at most what the CPU supports (detected_simd()).
-            Simd::Avx512 => return unsafe { self.run_row_avx512(s, inputs, row, start, len) },
-            Simd::Avx2 => return unsafe { self.run_row_avx2(s, inputs, row, start, len) },
-            Simd::Portable => {}
-        }
-        self.run_row_portable(s, inputs, row, start, len)
-    }
-
-    /// The per-row work compiled for AVX-512: the same loops in 512-bit
-    /// registers (the AVX2 exp inlines here and widens too).
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f,avx512vl,avx512dq,avx2,fma")]
-    unsafe fn run_row_avx512<T: Real>(&self, s: &mut [T], inputs: &[Data<'_, T>], row: usize, start: usize, len: usize) {
-        self.run_row_portable(s, inputs, row, start, len)
-    }
-
-    /// The per-row work compiled for AVX2/FMA: the element-wise loops and
-    /// the vectorizable exp are inlined here and use 256-bit registers.
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn run_row_avx2<T: Real>(&self, s: &mut [T], inputs: &[Data<'_, T>], row: usize, start: usize, len: usize) {
-        self.run_row_portable(s, inputs, row, start, len)
-    }
-
-    #[inline(always)]
-    fn run_row_portable<T: Real>(&self, s: &mut [T], inputs: &[Data<'_, T>], row: usize, start: usize, len: usize) {
         let at = Position { inputs, row, start, len };
         self.run(&self.outer, s, &at);
         self.run(&self.mixed, s, &at);
@@ -444,36 +472,33 @@ impl Program {
             }
             Kind::Unary(u) => {
                 for c in 0..out.dim {
-                    u.map(run_of(&instr.args[0], c), &mut dst[c * stride..c * stride + n]);
+                    unary_map(self.simd, *u, run_of(&instr.args[0], c), &mut dst[c * stride..c * stride + n]);
                 }
             }
             Kind::Pow(p) => {
                 for c in 0..out.dim {
-                    math::pow_map(*p, run_of(&instr.args[0], c), &mut dst[c * stride..c * stride + n]);
+                    pow_map(self.simd, *p, run_of(&instr.args[0], c), &mut dst[c * stride..c * stride + n]);
                 }
             }
             Kind::Round(d) => {
                 for c in 0..out.dim {
-                    math::round_map(*d, run_of(&instr.args[0], c), &mut dst[c * stride..c * stride + n]);
+                    round_map(self.simd, *d, run_of(&instr.args[0], c), &mut dst[c * stride..c * stride + n]);
                 }
             }
             Kind::Binary(b) => {
                 for c in 0..out.dim {
                     let (x, y) = (operand(&instr.args[0], c), operand(&instr.args[1], c));
-                    b.map(x, y, &mut dst[c * stride..c * stride + n]);
+                    binary_map(self.simd, *b, x, y, &mut dst[c * stride..c * stride + n]);
                 }
             }
             Kind::Ternary(t) => {
                 for c in 0..out.dim {
                     let (x, y, z) = (operand(&instr.args[0], c), operand(&instr.args[1], c), operand(&instr.args[2], c));
-                    t.map(x, y, z, &mut dst[c * stride..c * stride + n]);
+                    ternary_map(self.simd, *t, x, y, z, &mut dst[c * stride..c * stride + n]);
                 }
             }
-            Kind::Sum(group) => vector::sum_groups(arg0.unwrap_or(&[]), out.dim, *group, stride, n, dst),
-            Kind::Extremum(e) => {
-                let mut best = [T::zero(); MAX_TILE];
-                e.map(arg0.unwrap_or(&[]), instr.args[0].dim, stride, n, dst, &mut best);
-            }
+            Kind::Sum(group) => sum_groups(self.simd, arg0.unwrap_or(&[]), out.dim, *group, stride, n, dst),
+            Kind::Extremum(e) => extremum_map(self.simd, *e, arg0.unwrap_or(&[]), instr.args[0].dim, stride, n, dst),
             Kind::Gather(table) => index::gather(arg0.unwrap_or(&[]), stride, table, dst, stride, n),
             Kind::OneHot => index::one_hot(arg0.unwrap_or(&[]), out.dim, dst, stride, n),
             Kind::Concat => {
@@ -498,7 +523,7 @@ impl Program {
                         Side::Narrow { values, step: if broadcast { 0 } else { 1 } }
                     }
                 };
-                vector::sum_pairs(*pair, *dim, side(&instr.args[0]), side(&instr.args[1]), n, dst)
+                sum_pairs(self.simd, *pair, *dim, side(&instr.args[0]), side(&instr.args[1]), n, dst)
             }
             Kind::Broadcast => {
                 for c in 0..out.dim {
