@@ -341,7 +341,12 @@ fn eval(e: &E, x: f64, y: f64, p: f64) -> f64 {
             // R's round(): x itself when it has no digit beyond the d-th.
             let exponent = ((a.to_bits() >> 52) & 0x7ff) as f64 - 1023.0; // logb for normal numbers
             let no_digit = a.is_normal() && std::f64::consts::LOG10_2 * (0.5 + exponent) + *d as f64 > 15.0;
-            if !a.is_finite() || a == 0.0 || no_digit {
+            if !a.is_finite() || a == 0.0 {
+                a
+            } else if *d == 0 {
+                // Halves away from zero at any size (2499999999999999.5 -> 2.5e15).
+                a.round()
+            } else if no_digit {
                 a
             } else {
                 (a * s).round() / s

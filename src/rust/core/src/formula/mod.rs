@@ -95,6 +95,8 @@ impl VarInfo {
 #[derive(Debug, Clone, Default)]
 pub struct Graph {
     nodes: Vec<Node>,
+    /// Hash-consing: the node of each (op, args, dim), or what a gather
+    /// was rewritten to (`simplify_gather`).
     memo: HashMap<(Op, Vec<NodeId>, usize), NodeId>,
     /// Declared variables, indexed by position.
     vars: Vec<Option<VarInfo>>,
@@ -345,15 +347,30 @@ impl Graph {
                 return Ok(self.constant_dim(v, table.len()));
             }
         }
+        if let Op::Gather(inner) = self.node(x).op {
+            // One gather instead of two; a missing entry of either is +0.
+            let composed = table.iter().map(|e| e.and_then(|c| self.tables[inner][c as usize])).collect();
+            return self.gather(self.node(x).args[0], composed);
+        }
         let out_dim = table.len();
         let id = match self.table_ids.get(&table) {
             Some(&id) => id,
             None => {
                 self.tables.push(table.clone());
-                self.table_ids.insert(table, self.tables.len() - 1);
+                self.table_ids.insert(table.clone(), self.tables.len() - 1);
                 self.tables.len() - 1
             }
         };
+        let key = (Op::Gather(id), vec![x], out_dim);
+        if let Some(&done) = self.memo.get(&key) {
+            return Ok(done);
+        }
+        if let Some(out) = self.simplify_gather(x, &table)? {
+            // Memoized under the gather's own key: shared subgraphs are
+            // rewritten once.
+            self.memo.insert(key, out);
+            return Ok(out);
+        }
         Ok(self.add(Op::Gather(id), vec![x], out_dim))
     }
 
