@@ -184,40 +184,41 @@ pub(crate) fn exp_map_simd<T: Real>(simd: Simd, xs: &[T], scale: T, out: &mut [T
 }
 
 /// Kernels built once per SIMD level: each defines `name(simd, args)`,
-/// which runs `body` compiled for `simd` (the element-wise loops inline
-/// into each build and use its registers). The instructions of a program
-/// call them one run at a time: a call per run of up to a tile of values.
-/// Kept as separate functions rather than inlined into one per-row loop:
-/// one function holding every operation at every level took LLVM minutes,
-/// on one core, to optimize.
+/// which runs `body` compiled for `simd` (the loops inline into each build
+/// and use its registers). The instructions of a program call them one run
+/// at a time: a call per run of up to a tile of values; the reductions'
+/// push is one too (`Monoid::push`). Kept as separate functions rather
+/// than inlined into one per-row loop: one function holding every
+/// operation at every level took LLVM minutes, on one core, to optimize.
 macro_rules! simd_kernels {
     ($($(#[$doc:meta])* fn $name:ident<$T:ident>($($arg:ident: $ty:ty),* $(,)?) $body:block)*) => {$(
         $(#[$doc])*
         #[inline(always)]
-        fn $name<$T: Real>(simd: Simd, $($arg: $ty),*) {
+        fn $name<$T: $crate::Real>(simd: $crate::cpu::program::Simd, $($arg: $ty),*) {
             #[cfg(target_arch = "x86_64")]
             #[target_feature(enable = "avx512f,avx512vl,avx512dq,avx2,fma")]
             #[inline(never)]
-            unsafe fn avx512<$T: Real>($($arg: $ty),*) $body
+            unsafe fn avx512<$T: $crate::Real>($($arg: $ty),*) $body
             #[cfg(target_arch = "x86_64")]
             #[target_feature(enable = "avx2,fma")]
             #[inline(never)]
-            unsafe fn avx2<$T: Real>($($arg: $ty),*) $body
+            unsafe fn avx2<$T: $crate::Real>($($arg: $ty),*) $body
             #[inline(never)]
-            fn portable<$T: Real>($($arg: $ty),*) $body
+            fn portable<$T: $crate::Real>($($arg: $ty),*) $body
             // SAFETY: a level above Portable is only used where the CPU has
             // its features (`detected_simd`).
             #[cfg(target_arch = "x86_64")]
             match simd {
-                Simd::Avx512 => return unsafe { avx512($($arg),*) },
-                Simd::Avx2 => return unsafe { avx2($($arg),*) },
-                Simd::Portable => {}
+                $crate::cpu::program::Simd::Avx512 => return unsafe { avx512($($arg),*) },
+                $crate::cpu::program::Simd::Avx2 => return unsafe { avx2($($arg),*) },
+                $crate::cpu::program::Simd::Portable => {}
             }
             let _ = simd;
             portable($($arg),*)
         }
     )*};
 }
+pub(crate) use simd_kernels;
 
 simd_kernels! {
     fn unary_map<T>(op: Unary, xs: &[T], out: &mut [T]) { op.map(xs, out) }

@@ -282,32 +282,11 @@ impl Monoid {
         }
     }
 
+    /// Adds the tile's values to the states, by the build of the loops for
+    /// the widest SIMD level the CPU has (the same operations in the same
+    /// order at every level).
     pub fn push<T: Real>(&self, v: &mut [T], k: &mut [usize], tile: &Tile<'_, T>) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            use crate::cpu::program::{detected_simd, Simd};
-            // SAFETY: detected_simd() only reports what the CPU supports.
-            match detected_simd() {
-                Simd::Avx512 => return unsafe { self.push_avx512(v, k, tile) },
-                Simd::Avx2 => return unsafe { self.push_avx2(v, k, tile) },
-                Simd::Portable => {}
-            }
-        }
-        self.push_portable(v, k, tile)
-    }
-
-    /// `push` compiled for AVX-512 (the same operations in the same order).
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f,avx512vl,avx512dq,avx2,fma")]
-    unsafe fn push_avx512<T: Real>(&self, v: &mut [T], k: &mut [usize], tile: &Tile<'_, T>) {
-        self.push_portable(v, k, tile)
-    }
-
-    /// `push` compiled for AVX2/FMA (the log-sum-exp loops call exp).
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn push_avx2<T: Real>(&self, v: &mut [T], k: &mut [usize], tile: &Tile<'_, T>) {
-        self.push_portable(v, k, tile)
+        push_at(crate::cpu::program::detected_simd(), self, v, k, tile)
     }
 
     #[inline(always)]
@@ -402,6 +381,10 @@ pub(crate) fn r_index(k: usize) -> i32 {
         // Sizes are checked to fit R integers before evaluation.
         (k + 1) as i32
     }
+}
+
+crate::cpu::program::simd_kernels! {
+    fn push_at<T>(monoid: &Monoid, v: &mut [T], k: &mut [usize], tile: &Tile<'_, T>) { monoid.push_portable(v, k, tile) }
 }
 
 #[cfg(test)]
