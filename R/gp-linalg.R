@@ -124,8 +124,16 @@ keops_pivchol <- function(K, rank = 100L, tol = 1e-10) {
   if (any(!is.finite(d)) || any(d < -1e-12 * max(abs(d)))) {
     keopsr_abort("input", "K's diagonal must be finite and non-negative (K positive semi-definite)", call)
   }
+  pivoted_cholesky(kernel_column_fn(K, call), d, rank, tol)
+}
+
+# The greedy pivoted Cholesky loop of keops_pivchol() from the diagonal d
+# and a function returning column p of the matrix (keops_gp() passes dense
+# columns of its stationary kernel: no reduction per column).
+pivoted_cholesky <- function(column, d, rank, tol) {
+  n <- length(d)
+  rank <- min(rank, n)
   total <- sum(d)
-  column <- kernel_column_fn(K, call)
   L <- matrix(0, n, rank)
   pivots <- integer(0)
   m <- 0L

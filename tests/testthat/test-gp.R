@@ -216,6 +216,45 @@ test_that("keops_gp() matches a dense fit of the same likelihood by the same opt
   }
 })
 
+test_that("a stalled optimisation stops and keeps the best point evaluated", {
+  d <- toy_data(1200, 2, seed = 21)
+  init <- list(lengthscale = 0.4, variance = 2, noise = 0.01)
+  # No decrease can beat 1e6 standard errors: the first evaluation sets
+  # the mark, the next `stall` ones do not pass it.
+  fit <- keops_gp(d$x, d$y, method = "iterative", init = init, stall = 3, stall_tol = 1e6)
+  expect_equal(nrow(fit$trace), 4)
+  expect_match(fit$optim$message, "^STALLED")
+  expect_equal(fit$optim$convergence, 0L)
+  best <- which.min(fit$trace$nlml)
+  expect_equal(as.numeric(logLik(fit)), -fit$trace$nlml[best])
+  expect_equal(attr(logLik(fit), "se"), fit$trace$se[best])
+  expect_output(print(summary(fit)), "STALLED")
+  # Without the stall rule (stall_tol = 0 counts any decrease) the same
+  # fit goes on.
+  expect_warning(
+    longer <- keops_gp(d$x, d$y, method = "iterative", init = init, maxit = 6, stall = 3, stall_tol = 0),
+    class = "keopsr_convergence_warning"
+  )
+  expect_gt(nrow(longer$trace), 4)
+})
+
+test_that("pretraining on a subset starts the full fit from the subset's optimum", {
+  d <- toy_data(1500, 2, seed = 22)
+  fit <- keops_gp(d$x, d$y, method = "iterative", pretrain = TRUE, pretrain_n = 400)
+  # The subset is fitted by the dense path (400 <= dense_max_n).
+  expect_equal(fit$pretrain$n, 400)
+  expect_named(fit$pretrain$coefficients, names(coef(fit)))
+  plain <- keops_gp(d$x, d$y, method = "iterative")
+  # The full fit's first evaluation is at the subset's optimum, far better
+  # than the default start.
+  expect_lt(fit$trace$nlml[1], plain$trace$nlml[1] - 100)
+  # On this smooth toy problem both starts reach the same optimum, the
+  # pretrained one in fewer evaluations on all the data.
+  expect_equal(coef(fit), coef(plain), tolerance = 0.05)
+  expect_lt(nrow(fit$trace), nrow(plain$trace))
+  expect_output(print(summary(fit)), "pretrained on 400 points")
+})
+
 test_that("LOVE variances agree with exact ones", {
   d <- toy_data(1500, 2, seed = 11)
   expect_warning(

@@ -7,7 +7,8 @@ use std::time::Instant;
 
 fn main() {
     let filter = std::env::args().nth(1).unwrap_or_default();
-    let n = 20_000;
+    // KERNELBENCH_N sets M = N of the D = 3 cases (default 20000).
+    let n: usize = std::env::var("KERNELBENCH_N").ok().and_then(|v| v.parse().ok()).unwrap_or(20_000);
     let x: Vec<f64> = (0..n * 3).map(|k| ((k * 7919) % 1000) as f64 / 1000.0).collect();
     let y: Vec<f64> = (0..n * 3).map(|k| ((k * 104729) % 1000) as f64 / 1000.0).collect();
     let b: Vec<f64> = (0..n).map(|k| (k % 10) as f64).collect();

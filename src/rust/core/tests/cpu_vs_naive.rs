@@ -239,6 +239,25 @@ fn thread_counts_give_identical_results() {
 }
 
 #[test]
+fn few_reduced_indices_take_large_row_blocks_with_the_same_results() {
+    // One to three reduced points (a kernel column): items grow to thousands
+    // of rows; every row still folds the same chunk, whatever the threads.
+    for (formula, aliases) in FORMULAS.iter().take(6) {
+        for nj in [1, 3] {
+            check(formula, aliases, 9000, nj, Options::default(), 1e-12);
+        }
+    }
+    let f = Formula::parse(FORMULAS[0].0, FORMULAS[0].1).unwrap();
+    let (x, y, b) = (random(3 * 20000, 4), random(3, 5), random(1, 6));
+    let inputs = [Input::matrix(&x, 20000, 3), Input::matrix(&y, 1, 3), Input::vector(&b)];
+    let run = |threads| evaluate(&f, &inputs, &Options { threads, ..Options::default() }, &mut || false).unwrap();
+    let one = run(1);
+    for threads in [2, 3] {
+        assert_eq!(run(threads), one);
+    }
+}
+
+#[test]
 fn interrupt_stops_between_rounds() {
     let f = Formula::parse(FORMULAS[0].0, FORMULAS[0].1).unwrap();
     let (x, y, b) = (random(3 * 4000, 1), random(3 * 4000, 2), random(4000, 3));

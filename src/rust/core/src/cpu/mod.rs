@@ -30,6 +30,8 @@ pub use program::{Data, GemmUse, Program};
 const BLOCK_ROWS: usize = 32;
 /// Output rows per work item when the program has GEMM pair terms.
 const GRAM_BLOCK_ROWS: usize = 256;
+/// Most output rows per work item (see [`short_block_rows`]).
+const MAX_BLOCK_ROWS: usize = 4096;
 /// Fewest reduced indices per work item of a selection (Min, KMin, ...).
 const SELECTION_MIN_CHUNK: usize = 16384;
 /// Elementary operations per work item (rows × reduced indices × cost per pair).
@@ -169,13 +171,16 @@ pub(crate) fn reduce_centred<T: Real>(
     interrupted: &mut dyn FnMut() -> bool,
 ) -> Result<States<T>> {
     let mut states = States::new(monoid, rows)?;
-    let block_rows = block_rows(program, rows);
+    let mut block_rows = block_rows(program, rows);
     let tile = program.tile;
     let chunk = (ITEM_WORK / (block_rows * program.cost_per_pair)).max(tile).div_ceil(tile) * tile;
     // A selection restarts from an empty state in every item, and filling
     // it costs a sorted insertion per value: long chunks amortize that.
     let chunk = if monoid.is_selection() { chunk.max(SELECTION_MIN_CHUNK) } else { chunk };
     let chunk = chunk.min(inner.max(1));
+    if chunk == inner.max(1) {
+        block_rows = short_block_rows(program, rows, chunk, block_rows);
+    }
     let dense;
     let ranges = match ranges {
         Some(r) => r,
@@ -219,6 +224,18 @@ pub(crate) fn reduce_centred<T: Real>(
 fn block_rows(program: &Program, rows: usize) -> usize {
     let block = if program.grams.is_empty() { BLOCK_ROWS } else { GRAM_BLOCK_ROWS };
     block.min(rows.max(1))
+}
+
+/// Output rows per work item when one chunk holds the whole reduced range
+/// (a kernel column, a reduction over few points): more rows, up to
+/// [`ITEM_WORK`] per item, so that the item's scratch setup and the rounds'
+/// synchronisation do not cost more than its pairs. Each row still folds the
+/// same single chunk, so its result is bit-identical.
+fn short_block_rows(program: &Program, rows: usize, chunk: usize, block_rows: usize) -> usize {
+    let target = ITEM_WORK / (chunk * program.cost_per_pair).max(1);
+    // At least 64 items when there are rows enough, so threads share them.
+    let spread = rows.div_ceil(64).max(block_rows);
+    target.clamp(block_rows, MAX_BLOCK_ROWS).min(spread).min(rows.max(1))
 }
 
 /// Folds the item's reduced intervals into fresh states for its rows.
