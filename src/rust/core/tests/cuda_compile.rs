@@ -81,7 +81,7 @@ fn every_kernel_compiles_with_nvrtc() {
         }
     }
     // High dimensions (pair sums read component by component).
-    for d in [500, 2000] {
+    for d in [20, 500, 2000] {
         let aliases = [format!("x = Vi({d})"), format!("y = Vj({d})"), "b = Vj(1)".to_string()];
         let aliases: Vec<&str> = aliases.iter().map(String::as_str).collect();
         for formula in ["Sum_Reduction(Exp(-SqDist(x, y)) * b, 1)", "ArgKMin_Reduction(SqDist(x, y) + Sum(Abs(x - y)), 10, 1)"] {

@@ -94,6 +94,9 @@ const HIGH_DIM: &[(&str, &[&str], Precision, SumScheme)] = &[
     ("SumSoftMaxWeight_Reduction(-SqDist(x, y), 1, Exp(b * 0.1) - b)", &["x = Vi(3)", "y = Vj(3)", "b = Vj(70)"], Precision::F64, SumScheme::Block),
     ("SumSoftMaxWeight_Reduction(x | y, 1, b)", &["x = Vi(2)", "y = Vj(2)", "b = Vj(64)"], Precision::F64, SumScheme::Block),
     ("LogSumExp_Reduction(-SqDist(x, y) * 0.01, 0, Exp(x * 0.1))", &["x = Vi(150)", "y = Vj(150)"], Precision::F64, SumScheme::Block),
+    // Register blocks with the reduced-index operand first, a computed row
+    // operand, and two pair sums in one formula.
+    ("Sum_Reduction(Exp(-SqDist(y, x * p)) * b + (y | x), 1)", &["x = Vi(20)", "y = Vj(20)", "b = Vj(1)", "p = Pm(1)"], Precision::F32, SumScheme::Block),
 ];
 
 /// The sizes of the per-thread arrays a kernel declares (`T name[size]`).
@@ -226,6 +229,10 @@ fn generated_kernels_match_the_cpu_engine() {
     for (k, &(text, aliases, precision, scheme)) in HIGH_DIM.iter().enumerate() {
         let c = case_with(text, aliases, precision, scheme, 100 + k as u64);
         let kernel = cuda::kernel(&c.formula, &Options { precision, sum_scheme: scheme, ..Options::default() });
+        // Pair sums of dimension >= 16 between a row and a reduced-index
+        // operand run in register blocks.
+        let high = aliases.iter().any(|a| ["(20)", "(150)", "(500)", "(2000)"].iter().any(|d| a.ends_with(d)));
+        assert_eq!(kernel.source.contains("pair sum in blocks"), high, "{text}:\n{}", kernel.source);
         let arrays = thread_arrays(&kernel.source);
         assert!(arrays.iter().all(|&n| n <= 64), "{text}: per-thread arrays of sizes {arrays:?} in\n{}", kernel.source);
         let output_dim = c.formula.reduction.output_cols().0;

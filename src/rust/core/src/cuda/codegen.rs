@@ -21,6 +21,13 @@
 //! that would leave shared-memory tiles of fewer than 32 indices are read
 //! from global memory (the same address for the whole block: a broadcast).
 //!
+//! Register blocks: a pair sum of dimension >= 16 between an output-row
+//! operand and a reduced-index operand (the term of a GEMM: SqDist,
+//! Scalprod, L1 distances of high-dimensional points) is computed for
+//! [`JBLOCK`] reduced indices at a time, so each component of the row's
+//! operand is loaded once for 8 multiply-adds (one load per term otherwise);
+//! the rest of the formula and the push then run index by index as before.
+//!
 //! Large outputs: when the reduced formula with many components (F of a sum,
 //! the weights G of a weighted log-sum-exp or softmax: a kernel times
 //! high-dimensional weights) is element-wise in variables and scalars, each
@@ -60,6 +67,12 @@ pub fn out_chunk(precision: Precision) -> usize {
 const MAX_CHUNKED_PART: usize = 256;
 /// Smallest output dimension that is chunked.
 const OUT_CHUNK_MIN: usize = 64;
+
+/// Reduced indices per register block of a high-dimensional pair sum (see
+/// the module comment).
+const JBLOCK: usize = 8;
+/// Smallest dimension of a pair sum computed in register blocks.
+const JBLOCK_MIN_DIM: usize = 16;
 
 /// Name of the generated kernel function.
 pub const KERNEL_NAME: &str = "keopsr_reduce";
@@ -367,6 +380,23 @@ pub fn generate(formula: &Formula, precision: Precision, monoid: &Monoid) -> Ker
     let direct: Vec<bool> =
         (0..g.len()).map(|id| live[id] && matches!(g.node(id).op, Op::Var(_)) && !stored[id]).collect();
     let computed = |id: NodeId| live[id] && !absorbed[id] && !direct[id];
+    // High-dimensional pair sums of a row operand and a reduced-index one,
+    // computed in register blocks: (id, whether x is the row operand).
+    let blocked: Vec<(NodeId, bool)> = (0..g.len())
+        .filter(|&id| computed(id) && g.deps(id) & inner_bit != 0)
+        .filter_map(|id| {
+            let p = pair_sums[id].as_ref()?;
+            let (dx, dy) = (g.dim(p.x), g.dim(p.y));
+            if dx != dy || dx < JBLOCK_MIN_DIM {
+                return None;
+            }
+            match (g.deps(p.x) & inner_bit == 0, g.deps(p.y) & inner_bit == 0) {
+                (true, false) => Some((id, true)),
+                (false, true) => Some((id, false)),
+                _ => None,
+            }
+        })
+        .collect();
 
     // Reduced-index variables staged in shared memory: offsets in tile units.
     let mut staged: Vec<(usize, usize, usize)> = Vec::new(); // (pos, dim, offset)
@@ -457,8 +487,33 @@ pub fn generate(formula: &Formula, precision: Precision, monoid: &Monoid) -> Ker
         }
         src.push_str("    }\n    __syncthreads();\n");
     }
-    src.push_str("    if (active) for (int t = 0; t < len; t++) {\n      const long long j = t0 + t; (void)j;\n");
+    if blocked.is_empty() {
+        src.push_str("    if (active) for (int t = 0; t < len; t++) {\n      const long long j = t0 + t; (void)j;\n");
+    } else {
+        let _ = writeln!(src, "    if (active) for (int tb = 0; tb < len; tb += {JBLOCK}) {{\n      const int nb = min({JBLOCK}, len - tb);");
+        for &(id, x_is_row) in &blocked {
+            let p = pair_sums[id].as_ref().expect("blocked nodes are pair sums");
+            let (row_side, inner_side) = if x_is_row { (p.x, p.y) } else { (p.y, p.x) };
+            let a = "a".to_string();
+            let b = operand(g, inner_side, "c", &direct, &load);
+            let (ta, tb) = if x_is_row { (a, b) } else { (b, a) };
+            let _ = writeln!(
+                src,
+                "      /* node {id}: pair sum in blocks */ T ps{id}[{JBLOCK}];\n#pragma unroll\n      for (int k = 0; k < {JBLOCK}; k++) ps{id}[k] = (T)0;\n      \
+                 for (int c = 0; c < {d}; c++) {{\n        const T a = {row};\n#pragma unroll\n        \
+                 for (int k = 0; k < {JBLOCK}; k++) if (k < nb) {{ const int t = tb + k; const long long j = t0 + t; (void)j; ps{id}[k] += {term}; }}\n      }}",
+                d = g.dim(p.x),
+                row = operand(g, row_side, "c", &direct, &load),
+                term = p.pair.cuda().replace("{a}", &ta).replace("{b}", &tb)
+            );
+        }
+        src.push_str("      for (int k = 0; k < nb; k++) {\n      const int t = tb + k; const long long j = t0 + t; (void)j;\n");
+    }
     for id in (0..g.len()).filter(|&id| computed(id) && g.deps(id) & inner_bit != 0) {
+        if blocked.iter().any(|&(b, _)| b == id) {
+            let _ = writeln!(src, "      /* node {id}: from its block */ n{id}[0] = ps{id}[k];");
+            continue;
+        }
         let _ = writeln!(src, "      /* node {id}: {:?} */ {}", g.node(id).op, code(id));
     }
     let mut roots: Vec<String> = formula.roots.iter().map(|r| format!("n{r}")).collect();
@@ -474,7 +529,7 @@ pub fn generate(formula: &Formula, precision: Precision, monoid: &Monoid) -> Ker
     }
     let weight = roots.get(1).map_or(String::new(), |r| format!(" const T* G = {r};"));
     let _ = writeln!(src, "      {{ const T* F = {};{weight} {push} }}", roots[0]);
-    src.push_str("    }\n");
+    src.push_str(if blocked.is_empty() { "    }\n" } else { "      }\n    }\n" });
     if !end_tile.is_empty() {
         let _ = writeln!(src, "    if (active) {{ {end_tile} }}");
     }
