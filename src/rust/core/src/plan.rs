@@ -39,7 +39,11 @@ fn gemm_use(options: &Options, reduction: crate::reduction::Reduction) -> GemmUs
         (Some(true), _) | (None, Gemm::Always) => (Some(2), Some(2)),
         (None, Gemm::Auto) => (Some(auto), Some(GEMM_MIN_WEIGHTS)),
     };
-    GemmUse { pair_min_dim: pair.filter(|_| smooth), weights_min_cols: weights.filter(|_| block_sum) }
+    GemmUse {
+        pair_min_dim: pair.filter(|_| smooth),
+        weights_min_cols: weights.filter(|_| block_sum),
+        dot_weights: matches!(reduction, R::Sum { .. }),
+    }
 }
 
 /// Smallest dimension at which `Gemm::Auto` finds nearest neighbours (Min

@@ -258,6 +258,41 @@ fn few_reduced_indices_take_large_row_blocks_with_the_same_results() {
 }
 
 #[test]
+fn sums_of_s_times_b_multiply_in_the_push_with_identical_results() {
+    // `F * b` (b a j-variable of dimension 1) multiplies in the push; `b * F`
+    // stores the products first. Both must give the same bits, for every
+    // summation scheme and precision, with Inf, NaN and zeros in the data.
+    let aliases = ["x = Vi(3)", "y = Vj(3)", "b = Vj(1)"];
+    let (ni, nj) = (300, 5000);
+    let (x, y) = (random(3 * ni, 7), random(3 * nj, 8));
+    let mut b = random(nj, 9);
+    b[17] = f64::INFINITY;
+    b[123] = f64::NAN;
+    b[4000] = 0.0;
+    let inputs = [Input::matrix(&x, ni, 3), Input::matrix(&y, nj, 3), Input::vector(&b)];
+    let fused = Formula::parse("Sum_Reduction(Exp(-SqDist(x, y)) * b, 1)", &aliases).unwrap();
+    let stored = Formula::parse("Sum_Reduction(b * Exp(-SqDist(x, y)), 1)", &aliases).unwrap();
+    for precision in [Precision::F64, Precision::F32] {
+        for sum_scheme in [SumScheme::Block, SumScheme::Direct, SumScheme::Kahan] {
+            let options = Options { precision, sum_scheme, ..Options::default() };
+            let values = |f: &Formula| evaluate(f, &inputs, &options, &mut || false).unwrap().values.unwrap().1;
+            let (a, c) = (values(&fused), values(&stored));
+            assert_eq!(a.len(), ni);
+            for (i, (u, v)) in a.iter().zip(&c).enumerate() {
+                assert!(u.to_bits() == v.to_bits() || (u.is_nan() && v.is_nan()), "{precision:?} {sum_scheme:?} row {i}: {u} vs {v}");
+            }
+            assert!(a.iter().all(|v| v.is_nan()), "NaN in b reaches every row");
+        }
+    }
+    // Without the NaN (the Inf stays) the sums are equal too.
+    b[123] = 0.5;
+    let inputs = [Input::matrix(&x, ni, 3), Input::matrix(&y, nj, 3), Input::vector(&b)];
+    let values = |f: &Formula| evaluate(f, &inputs, &Options::default(), &mut || false).unwrap().values.unwrap().1;
+    let (a, c) = (values(&fused), values(&stored));
+    assert!(a.iter().zip(&c).all(|(u, v)| u.to_bits() == v.to_bits()));
+}
+
+#[test]
 fn interrupt_stops_between_rounds() {
     let f = Formula::parse(FORMULAS[0].0, FORMULAS[0].1).unwrap();
     let (x, y, b) = (random(3 * 4000, 1), random(3 * 4000, 2), random(4000, 3));

@@ -138,7 +138,7 @@ fn programs_have_gram_terms_where_expected() {
     use keopsr_core::cpu::{GemmUse, Program};
     let grams = |formula: &str, aliases: &[&str], min: Option<usize>| {
         let f = Formula::parse(formula, aliases).unwrap();
-        Program::compile(&f.graph, &f.roots, f.axis, GemmUse { pair_min_dim: min, weights_min_cols: None }).grams.len()
+        Program::compile(&f.graph, &f.roots, f.axis, GemmUse { pair_min_dim: min, weights_min_cols: None, dot_weights: false }).grams.len()
     };
     let aliases = ["x = Vi(80)", "y = Vj(80)", "b = Vj(1)", "s = Pm(1)"];
     assert_eq!(grams(GAUSS, &aliases, Some(2)), 1);
@@ -269,7 +269,7 @@ fn programs_use_the_weights_gemm_where_expected() {
     let weights = |formula: &str| {
         let aliases = ["x = Vi(3)", "y = Vj(3)", "w = Vj(6)", "v = Vi(6)", "u = Vj(2)"];
         let f = Formula::parse(formula, &aliases).unwrap();
-        let gemm = GemmUse { pair_min_dim: None, weights_min_cols: Some(4) };
+        let gemm = GemmUse { pair_min_dim: None, weights_min_cols: Some(4), dot_weights: false };
         Program::compile(&f.graph, &f.roots, f.axis, gemm).weights.map(|w| w.cols)
     };
     assert_eq!(weights("Sum_Reduction(Exp(-SqDist(x, y)) * w, 1)"), Some(6));

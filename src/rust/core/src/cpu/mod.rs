@@ -271,7 +271,10 @@ fn run_item<T: Real>(
                 }
                 let tile = Tile {
                     f: &scratch[program.roots[0].offset..],
-                    g: program.roots.get(1).map(|g| &scratch[g.offset..]),
+                    g: match program.dot_weights {
+                        Some(pos) => Some(&inputs[pos].values[start..]),
+                        None => program.roots.get(1).map(|g| &scratch[g.offset..]),
+                    },
                     stride: program.tile,
                     len,
                     start,

@@ -111,6 +111,10 @@ pub struct Program {
     pub simd: Simd,
     /// Pair terms computed by GEMM, whose slots the caller fills per row.
     pub grams: Vec<Gram>,
+    /// A Sum of s * b whose push multiplies by b (the input position of the
+    /// reduced-index variable b): then the only root is s (see
+    /// [`GemmUse::dot_weights`]).
+    pub dot_weights: Option<usize>,
     /// A Sum of s * w computed by the weights GEMM: then the only root is
     /// s, and the caller multiplies it by w (see `cpu::gram::Weights`).
     pub weights: Option<Weights>,
@@ -124,6 +128,9 @@ pub struct Program {
 pub struct GemmUse {
     pub pair_min_dim: Option<usize>,
     pub weights_min_cols: Option<usize>,
+    /// A Sum of s * b with b a reduced-index variable of dimension 1 (and s
+    /// of dimension 1) multiplies in the push, without storing s * b.
+    pub dot_weights: bool,
 }
 
 /// The builds of the per-row loops, from the baseline to the widest.
@@ -252,9 +259,10 @@ impl Program {
     /// reduced-index variable, and the weights of a Sum (see [`GemmUse`]).
     pub fn compile(graph: &Graph, roots: &[NodeId], axis: Axis, gemm: GemmUse) -> Program {
         let weighted = weighted_sum(graph, roots, axis, gemm.weights_min_cols);
-        let roots: &[NodeId] = match &weighted {
-            Some((s, _)) => std::slice::from_ref(s),
-            None => roots,
+        let dot = if weighted.is_none() && gemm.dot_weights { dot_weighted(graph, roots, axis) } else { None };
+        let roots: &[NodeId] = match (&weighted, &dot) {
+            (Some((s, _)), _) | (None, Some((s, _))) => std::slice::from_ref(s),
+            _ => roots,
         };
         let gemm_min_dim = gemm.pair_min_dim;
         let inner_bit = axis.inner().dep_bit();
@@ -287,6 +295,7 @@ impl Program {
             simd: detected_simd(),
             grams: vec![],
             weights: weighted.map(|(_, w)| w),
+            dot_weights: dot.map(|(_, pos)| pos),
         };
         if let Some(w) = program.weights {
             program.cost_per_pair += w.cols / GRAM_COST_DIVISOR;
@@ -603,6 +612,26 @@ fn weighted_sum(graph: &Graph, roots: &[NodeId], axis: Axis, min_cols: Option<us
         (graph.dim(s) == 1 && cols >= min_cols).then_some(())?;
         Some((s, Weights { var: weights_var(w)?, cols }))
     })
+}
+
+/// The factors of a root s * b for the push's multiply (see
+/// [`GemmUse::dot_weights`]): s of dimension 1 first, then b, a variable of
+/// the reduced index of dimension 1; gives s and b's input position. The
+/// order is kept so that the product is the Mult's own (R's NA and NaN
+/// differ by the payload x86 takes from the first operand).
+fn dot_weighted(graph: &Graph, roots: &[NodeId], axis: Axis) -> Option<(NodeId, usize)> {
+    let &[root] = roots else { return None };
+    let node = graph.node(root);
+    if node.op != Op::Binary(Binary::Mult) || node.dim != 1 {
+        return None;
+    }
+    let (s, b) = (node.args[0], node.args[1]);
+    match graph.node(b).op {
+        Op::Var(pos) if graph.dim(s) == 1 && graph.dim(b) == 1 && graph.var_info(pos).is_some_and(|v| v.cat == axis.inner()) => {
+            Some((s, pos))
+        }
+        _ => None,
+    }
 }
 
 /// Files an instruction under what its node depends on.

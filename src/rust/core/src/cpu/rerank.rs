@@ -74,7 +74,7 @@ impl Knn {
         if !selects || roots.len() != 1 {
             return None;
         }
-        let approx = Program::compile(graph, roots, axis, GemmUse { pair_min_dim: Some(min_dim), weights_min_cols: None });
+        let approx = Program::compile(graph, roots, axis, GemmUse { pair_min_dim: Some(min_dim), weights_min_cols: None, dot_weights: false });
         match approx.grams[..] {
             [gram] if gram.pair == GramPair::SqDist && approx.roots[0].offset == gram.out => Some(Knn { approx, gram }),
             _ => None,

@@ -44,8 +44,47 @@ fn kahan_add<T: Real>(s: &mut T, comp: &mut T, x: T) {
     *s = t;
 }
 
+/// [`sum_run`] of the products `f[t] * g[t]`, with the same grouping: the
+/// same result as summing a stored `f * g`, without storing it.
+#[inline(always)]
+fn dot_run<T: Real>(f: &[T], g: &[T]) -> T {
+    let mut acc = [T::zero(); 8];
+    let (fc, gc) = (f.chunks_exact(8), g.chunks_exact(8));
+    let (frest, grest) = (fc.remainder(), gc.remainder());
+    for (fs, gs) in fc.zip(gc) {
+        for ((a, &x), &y) in acc.iter_mut().zip(fs).zip(gs) {
+            *a = *a + x * y;
+        }
+    }
+    let mut total = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    for (&x, &y) in frest.iter().zip(grest) {
+        total = total + x * y;
+    }
+    total
+}
+
+/// Pushes a tile. With `tile.g` (a Sum of s * b, [`crate::cpu::GemmUse::dot_weights`]),
+/// the values pushed are `f[t] * g[t]` (dimension 1).
 #[inline(always)]
 pub fn push<T: Real>(scheme: SumScheme, dim: usize, v: &mut [T], tile: &Tile<'_, T>) {
+    if let Some(g) = tile.g {
+        let (f, g) = (tile.f_row(0), &g[..tile.len]);
+        match scheme {
+            SumScheme::Block => v[0] = v[0] + dot_run(f, g),
+            SumScheme::Direct => {
+                for (&x, &y) in f.iter().zip(g) {
+                    v[0] = v[0] + x * y;
+                }
+            }
+            SumScheme::Kahan => {
+                let (sums, comps) = v.split_at_mut(1);
+                for (&x, &y) in f.iter().zip(g) {
+                    kahan_add(&mut sums[0], &mut comps[0], x * y);
+                }
+            }
+        }
+        return;
+    }
     for c in 0..dim {
         let row = tile.f_row(c);
         match scheme {
