@@ -395,7 +395,8 @@ keops_gp <- function(x, y, kernel = c("gaussian", "matern12", "matern32", "mater
     )
   )
   # optim() returns its last accepted point; the best evaluated one is kept.
-  if (cache$best$r$value < opt$value) opt$par <- cache$best$theta
+  opt$par <- cache$best$theta
+  opt$value <- cache$best$r$value
   # L-BFGS-B's line-search failures (codes 51, 52) at a stochastic optimum
   # are reported in summary(), not as warnings; reaching maxit is a warning.
   if (verbose && !is.null(opt$message)) message("optimiser: ", opt$message)
@@ -415,7 +416,7 @@ keops_gp <- function(x, y, kernel = c("gaussian", "matern12", "matern32", "mater
   # last training evaluation at the optimum; the mean weights alpha solved
   # again at the prediction tolerance, warm-started from training (one
   # right-hand side, a few cheap iterations).
-  final <- if (identical(opt$par, cache$best$theta)) cache$best$r else evaluate(opt$par)
+  final <- cache$best$r
   if (!dense) {
     k <- gp_kernel(kernel, x, x, 1 / final$par$ell, final$par$s2)
     pre <- woodbury(final$pivchol$L, final$par$noise)

@@ -622,7 +622,7 @@ fn weighted_sum(graph: &Graph, roots: &[NodeId], axis: Axis, min_cols: Option<us
 fn dot_weighted(graph: &Graph, roots: &[NodeId], axis: Axis) -> Option<(NodeId, usize)> {
     let &[root] = roots else { return None };
     let node = graph.node(root);
-    if node.op != Op::Binary(Binary::Mult) || node.dim != 1 {
+    if node.op != Op::Binary(Binary::Mult) {
         return None;
     }
     let (s, b) = (node.args[0], node.args[1]);

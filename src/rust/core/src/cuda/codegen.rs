@@ -125,6 +125,13 @@ struct PairSumCode {
     y: NodeId,
 }
 
+impl PairSumCode {
+    /// The term of one component, of the C expressions `a` (of x) and `b` (of y).
+    fn term(&self, a: &str, b: &str) -> String {
+        self.pair.cuda().replace("{a}", a).replace("{b}", b)
+    }
+}
+
 /// `n<id>[c]` or, for a variable read directly, its load of component `c`.
 fn operand(g: &Graph, id: NodeId, c: &str, direct: &[bool], load: &Load<'_>) -> String {
     match g.node(id).op {
@@ -432,7 +439,7 @@ pub fn generate(formula: &Formula, precision: Precision, monoid: &Monoid) -> Ker
         Some(p) => format!(
             "{{ T s = (T)0; for (int c = 0; c < {d}; c++) s += {term}; n{id}[0] = s; }}",
             d = g.dim(p.x).max(g.dim(p.y)),
-            term = p.pair.cuda().replace("{a}", &operand(g, p.x, "c", &direct, &load)).replace("{b}", &operand(g, p.y, "c", &direct, &load))
+            term = p.term(&operand(g, p.x, "c", &direct, &load), &operand(g, p.y, "c", &direct, &load))
         ),
         None => node_code(g, id, &load),
     };
@@ -504,7 +511,7 @@ pub fn generate(formula: &Formula, precision: Precision, monoid: &Monoid) -> Ker
                  for (int k = 0; k < {JBLOCK}; k++) if (k < nb) {{ const int t = tb + k; const long long j = t0 + t; (void)j; ps{id}[k] += {term}; }}\n      }}",
                 d = g.dim(p.x),
                 row = operand(g, row_side, "c", &direct, &load),
-                term = p.pair.cuda().replace("{a}", &ta).replace("{b}", &tb)
+                term = p.term(&ta, &tb)
             );
         }
         src.push_str("      for (int k = 0; k < nb; k++) {\n      const int t = tb + k; const long long j = t0 + t; (void)j;\n");

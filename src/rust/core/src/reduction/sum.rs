@@ -20,17 +20,30 @@ pub fn state_len(dim: usize, scheme: SumScheme) -> (usize, usize) {
 /// vectorizes; the grouping is fixed, so results do not depend on threads.
 #[inline(always)]
 pub fn sum_run<T: Real>(xs: &[T]) -> T {
+    grouped_sum(xs, xs, |x, _| x)
+}
+
+/// [`sum_run`] of the products `f[t] * g[t]`: the same result as summing a
+/// stored `f * g`, without storing it.
+#[inline(always)]
+fn dot_run<T: Real>(f: &[T], g: &[T]) -> T {
+    grouped_sum(f, g, |x, y| x * y)
+}
+
+/// The grouping of [`sum_run`] over the terms `term(f[t], g[t])`.
+#[inline(always)]
+fn grouped_sum<T: Real>(f: &[T], g: &[T], term: impl Fn(T, T) -> T) -> T {
     let mut acc = [T::zero(); 8];
-    let chunks = xs.chunks_exact(8);
-    let rest = chunks.remainder();
-    for chunk in chunks {
-        for (a, &x) in acc.iter_mut().zip(chunk) {
-            *a = *a + x;
+    let (fc, gc) = (f.chunks_exact(8), g.chunks_exact(8));
+    let (frest, grest) = (fc.remainder(), gc.remainder());
+    for (fs, gs) in fc.zip(gc) {
+        for ((a, &x), &y) in acc.iter_mut().zip(fs).zip(gs) {
+            *a = *a + term(x, y);
         }
     }
     let mut total = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-    for &x in rest {
-        total = total + x;
+    for (&x, &y) in frest.iter().zip(grest) {
+        total = total + term(x, y);
     }
     total
 }
@@ -42,25 +55,6 @@ fn kahan_add<T: Real>(s: &mut T, comp: &mut T, x: T) {
     let t = *s + y;
     *comp = if t.is_finite() { (t - *s) - y } else { T::zero() };
     *s = t;
-}
-
-/// [`sum_run`] of the products `f[t] * g[t]`, with the same grouping: the
-/// same result as summing a stored `f * g`, without storing it.
-#[inline(always)]
-fn dot_run<T: Real>(f: &[T], g: &[T]) -> T {
-    let mut acc = [T::zero(); 8];
-    let (fc, gc) = (f.chunks_exact(8), g.chunks_exact(8));
-    let (frest, grest) = (fc.remainder(), gc.remainder());
-    for (fs, gs) in fc.zip(gc) {
-        for ((a, &x), &y) in acc.iter_mut().zip(fs).zip(gs) {
-            *a = *a + x * y;
-        }
-    }
-    let mut total = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-    for (&x, &y) in frest.iter().zip(grest) {
-        total = total + x * y;
-    }
-    total
 }
 
 /// Pushes a tile. With `tile.g` (a Sum of s * b, [`crate::cpu::GemmUse::dot_weights`]),
