@@ -5,6 +5,15 @@
 //! - unit factors: `x * 1 = 1 * x = x`, `x / 1 = x`;
 //! - `x - 0 = x` (exact even for x = -0, unlike `x + 0`, which maps -0 to +0);
 //! - double negation: `-(-x) = x`;
+//! - division by a power of two is multiplication by its reciprocal:
+//!   `x / 2 = x * 0.5` (both round the same real number x 2^-k, for every x;
+//!   a division costs several times a multiplication). Only for
+//!   2^-126 <= |c| <= 2^126, where c and 1/c are normal numbers in float32
+//!   too;
+//! - a negation moves into a constant factor or divisor: `(-x) * c =
+//!   x * (-c)` and `(-x) / c = x / (-c)` (rounding to nearest is symmetric;
+//!   only a NaN's sign bit, which R does not read, may differ), so that
+//!   `Exp(-SqDist(x, y) / 2)` is one scaled exponential;
 //! - selected components of an element-wise operation are the operation of
 //!   its arguments' selected components: `Elem(f(x, s), k) = f(Elem(x, k), s)`
 //!   for a scalar s (the same operations on the same values, computing only
@@ -34,6 +43,11 @@ impl Graph {
         (self.dim(x) == dim).then_some(x)
     }
 
+    /// Whether `x` is a negation and `c` a constant (see the module's rules).
+    fn negated_by_constant(&self, x: NodeId, c: NodeId) -> bool {
+        self.node(x).op == Op::Unary(Unary::Minus) && self.const_value(c).is_some()
+    }
+
     pub(super) fn simplify_unary(&mut self, op: Unary, x: NodeId) -> Option<NodeId> {
         let node = self.node(x);
         match (op, node.op) {
@@ -48,6 +62,23 @@ impl Graph {
             Binary::Mult if self.is_const(y, 1.0) => self.keep(x, dim),
             Binary::Mult if self.is_const(x, 1.0) => self.keep(y, dim),
             Binary::Divide if self.is_const(y, 1.0) => self.keep(x, dim),
+            Binary::Mult | Binary::Divide if self.negated_by_constant(x, y) => {
+                let (a, c) = (self.node(x).args[0], self.const_value(y).unwrap_or_default());
+                let minus_c = self.constant_dim(-c, self.dim(y));
+                Some(self.binary(op, a, minus_c, None)?)
+            }
+            Binary::Mult if self.negated_by_constant(y, x) => {
+                let (c, a) = (self.const_value(x).unwrap_or_default(), self.node(y).args[0]);
+                let minus_c = self.constant_dim(-c, self.dim(x));
+                Some(self.binary(op, minus_c, a, None)?)
+            }
+            Binary::Divide => match self.const_value(y).and_then(exact_reciprocal) {
+                Some(r) => {
+                    let r = self.constant_dim(r, self.dim(y));
+                    Some(self.binary(Binary::Mult, x, r, None)?)
+                }
+                None => None,
+            },
             _ => None,
         })
     }
@@ -71,6 +102,15 @@ impl Graph {
             other => unreachable!("{other:?} is not element-wise"),
         }))
     }
+}
+
+/// 1 / c when it is exact and x / c = x * (1 / c) for every x in float32
+/// and float64: c = ±2^k with |k| <= 126.
+fn exact_reciprocal(c: f64) -> Option<f64> {
+    const MANTISSA: u64 = (1 << 52) - 1;
+    let a = c.abs();
+    let in_range = (2f64.powi(-126)..=2f64.powi(126)).contains(&a);
+    (in_range && a.to_bits() & MANTISSA == 0).then(|| 1.0 / c)
 }
 
 #[cfg(test)]
@@ -105,6 +145,40 @@ mod tests {
         assert_eq!(root_op("x - (-0)").0, Op::Binary(Binary::Subtract));
         assert_eq!(root_op("-0").0, Op::constant(-0.0));
         assert_ne!(Op::constant(-0.0), Op::constant(0.0));
+    }
+
+    /// Division by ±2^k becomes a multiplication by 2^-k, which rounds the
+    /// same real number: equal bit for bit, subnormals, overflow, zeros,
+    /// infinities and NaN included; other divisors stay divisions.
+    #[test]
+    fn division_by_powers_of_two() {
+        assert_eq!(root_op("x / 2"), root_op("x * 0.5"));
+        assert_eq!(root_op("x / (-0.25)"), root_op("x * (-4)"));
+        assert_eq!(root_op("s / 2").1, 1);
+        for kept in ["x / 3", "x / 0", "x / 1e-300", "x / 1.7014118346046923e38", "x / s"] {
+            assert_eq!(root_op(kept).0, Op::Binary(Binary::Divide), "{kept}");
+        }
+        let specials = [0.0, -0.0, 1.0, -3.7, 1e-310, 5e-324, f64::MAX, 1e300, f64::INFINITY, f64::NEG_INFINITY, f64::NAN];
+        for c in [2.0, 0.5, -8.0, 2f64.powi(126), 2f64.powi(-126)] {
+            let r = super::exact_reciprocal(c).unwrap();
+            for x in specials.iter().copied().chain((0..2000).map(|k| ((k * 7919) % 10007) as f64 * 1.37e-3 - 5.0)) {
+                assert_eq!((x / c).to_bits(), (x * r).to_bits(), "{x} / {c}");
+                let (x32, c32, r32) = (x as f32, c as f32, r as f32);
+                assert_eq!((x32 / c32).to_bits(), (x32 * r32).to_bits(), "{x32} / {c32} in f32");
+            }
+        }
+        assert_eq!(super::exact_reciprocal(2f64.powi(127)), None);
+        // The negation moves into the constant.
+        assert_eq!(root_op("Exp(-SqDist(x, y) / 2)"), root_op("Exp(SqDist(x, y) * (-0.5))"));
+        assert_eq!(root_op("3 * (-x)"), root_op("(-3) * x"));
+        assert_eq!(root_op("(-x) / 3"), root_op("x / (-3)"));
+        for x in [0.0, -0.0, 1e-310, 2.5, f64::INFINITY, f64::NEG_INFINITY, f64::MAX] {
+            for c in [3.0, -0.1, 0.0, -0.0, 1e-300, f64::INFINITY] {
+                assert_eq!(((-x) * c).to_bits(), (x * -c).to_bits(), "{x} * {c}");
+                assert_eq!(((-x) / c).to_bits(), (x / -c).to_bits(), "{x} / {c}");
+            }
+        }
+        assert_eq!(super::exact_reciprocal(3.0), None);
     }
 
     #[test]
