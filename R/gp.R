@@ -118,14 +118,10 @@ gp_objective <- function(theta, st, tol = st$tol, x0 = NULL) {
     # tr(A^-1 dA) from the probes, with the Nystrom derivative D of the
     # preconditioner as control variate (gp_control_variate()): the
     # reduction carries 1 + t columns.
-    f <- k$K * Vj(cbind(alpha, V))
-    red <- lazy_reduction(f, "j", "Sum", NULL)
-    pos <- vapply(list(k$g, k$s2), lazy_position, 0L, names = red$names, call = NULL)
-    eta <- cbind(-0.5 * alpha, 0.5 * Y / t)
-    gr <- value_and_grad(red$formula, red$args, red$data, pos, eta, call = NULL)$gradients
+    gk <- gp_kernel_gradient(st, p, cbind(-0.5 * alpha, 0.5 * Y / t), cbind(alpha, V))
     cv <- gp_control_variate(st, p, pc, pre, V)
-    g_ell <- -as.vector(gr[[1]]) / p$ell + 0.5 * cv[seq_len(st$n_ell)]
-    g_s2 <- as.vector(gr[[2]]) * p$s2 + 0.5 * cv[st$n_ell + 1]
+    g_ell <- gk[seq_len(st$n_ell)] + 0.5 * cv[seq_len(st$n_ell)]
+    g_s2 <- gk[st$n_ell + 1] + 0.5 * cv[st$n_ell + 1]
     # tr(P^-1): pre$s2 are the eigenvalues of L L' (NULL without pivots).
     trace_pinv <- (n - length(pre$s2)) / p$noise + sum(1 / (pre$s2 + p$noise))
     g_noise <- p$noise * (-0.5 * sum(alpha^2) + 0.5 * trace_pinv + 0.5 * sum((Y - V) * V) / t)
@@ -139,6 +135,59 @@ gp_objective <- function(theta, st, tol = st$tol, x0 = NULL) {
   grad <- c(g_ell, g_s2, g_noise)
   if (st$mean == "constant") grad <- c(grad, -sum(alpha))
   c(list(value = value, gradient = grad, alpha = alpha, par = p), info)
+}
+
+# sum_c eta_c' (dK / dtheta) w_c for theta the log length scales and the
+# log variance: the kernel part of the likelihood gradient, W = [alpha,
+# P^-1 Z] and eta = [-alpha / 2, A^-1 Z / (2 t)] (see gp_objective()).
+# dK_ij / dlog l_d = s2 h(R_ij) Delta_ijd^2, Delta the difference in length
+# scales (gp_dense_h()); with u the centred coordinates in length scales,
+# Delta_ijd^2 = u_id^2 - 2 u_id u_jd + u_jd^2 and H symmetric, so that
+#   s2 sum_i [u_id^2 (eta_i . (H W)_i + w_i . (H eta)_i) - 2 u_id eta_i . (H (u_d W))_i]
+# comes from one kernel reduction against the (2 + D) r columns
+# [W, eta, u_1 W, ..., u_D W]: keopsr multiplies each kernel tile by them
+# with a GEMM, about half the time of the symbolic derivative's reduction,
+# whose element-wise passes per pair outnumber the kernel's. Centring keeps
+# the expansion's cancellation at about eps |u|^2 per pair. matern12's
+# h = e^-R / R is unbounded near R = 0, where the cancellation would grow
+# with it: it keeps the symbolic derivative (gp_kernel_gradient_autodiff()).
+gp_kernel_gradient <- function(st, p, eta, W) {
+  if (st$kernel == "matern12") return(gp_kernel_gradient_autodiff(st, p, eta, W))
+  u <- sweep(sweep(st$x, 2, colMeans(st$x)), 2, rep_len(p$ell, ncol(st$x)), "/")
+  r <- ncol(W)
+  D <- ncol(u)
+  cols <- function(b) (b - 1) * r + seq_len(r)
+  B <- cbind(W, eta, do.call(cbind, lapply(seq_len(D), function(d) u[, d] * W)))
+  d2 <- sqdist(Vi(u), Vj(u))
+  h <- switch(st$kernel,
+    gaussian = exp(-d2 / 2),
+    matern32 = 3 * exp(-sqrt(3 * d2)),
+    matern52 = {
+      r5 <- sqrt(5 * d2)
+      (5 / 3) * (1 + r5) * exp(-r5)
+    }
+  )
+  HB <- as.matrix(sum(h * Vj(B), index = "j"))
+  sq <- rowSums(eta * HB[, cols(1), drop = FALSE]) + rowSums(W * HB[, cols(2), drop = FALSE])
+  g_d <- vapply(seq_len(D), function(d) {
+    sum(u[, d]^2 * sq) - 2 * sum(u[, d] * rowSums(eta * HB[, cols(2 + d), drop = FALSE]))
+  }, 0)
+  # d K / d log s2 = K: the kernel itself against W (h is the kernel for the
+  # Gaussian).
+  KW <- if (st$kernel == "gaussian") HB[, cols(1), drop = FALSE] else {
+    as.matrix(sum(gp_kernel(st$kernel, st$x, st$x, 1 / p$ell, 1)$K * Vj(W), index = "j"))
+  }
+  p$s2 * c(if (st$n_ell == 1) sum(g_d) else g_d, sum(eta * KW))
+}
+
+# The same by keopsr's symbolic derivative of the kernel reduction with
+# respect to its parameters 1 / lengthscale and s2.
+gp_kernel_gradient_autodiff <- function(st, p, eta, W) {
+  k <- gp_kernel(st$kernel, st$x, st$x, 1 / p$ell, p$s2)
+  red <- lazy_reduction(k$K * Vj(W), "j", "Sum", NULL)
+  pos <- vapply(list(k$g, k$s2), lazy_position, 0L, names = red$names, call = NULL)
+  gr <- value_and_grad(red$formula, red$args, red$data, pos, eta, call = NULL)$gradients
+  c(-as.vector(gr[[1]]) / p$ell, as.vector(gr[[2]]) * p$s2)
 }
 
 # The control variate of the trace estimator, per kernel hyperparameter
@@ -197,9 +246,12 @@ gp_control_variate <- function(st, p, pc, pre, V) {
 #' `probes` probe vectors as right-hand sides (one kernel reduction per
 #' iteration for all of them), the log-determinant by stochastic Lanczos
 #' quadrature from the same iterations ([keops_logdet()]), and one gradient
-#' reduction (keopsr's symbolic derivative of the kernel with respect to its
-#' parameters) for the data and trace terms of every length scale and the
-#' variance; the noise and mean derivatives need no reduction. The probes
+#' reduction for the data and trace terms of every length scale and the
+#' variance: the derivative kernel against \eqn{(2 + D) r}{(2 + D) r}
+#' columns (r = 1 + `probes`), which keopsr multiplies tile by tile with a
+#' GEMM (`"matern12"`: keopsr's symbolic derivative of the kernel; the
+#' Matern kernels take a second reduction for the variance); the noise and
+#' mean derivatives need no reduction. The probes
 #' are fixed within a fit, so the objective is a smooth function for
 #' `optim(method = "L-BFGS-B")` on the log-parameters. At or below
 #' `dense_max_n` points the same objective is computed exactly with a dense

@@ -179,6 +179,30 @@ test_that("the marginal-likelihood gradient matches finite differences of the de
   expect_gt(max(se), 0)
 })
 
+test_that("the kernel part of the gradient by one GEMM reduction equals the symbolic derivative", {
+  expanded <- getFromNamespace("gp_kernel_gradient", "keopsr")
+  autodiff <- getFromNamespace("gp_kernel_gradient_autodiff", "keopsr")
+  set.seed(3)
+  n <- 400
+  r <- 5
+  eta <- matrix(rnorm(n * r), n)
+  W <- matrix(rnorm(n * r), n)
+  # Data offset by 1e3 from the origin: the expansion of |u_i - u_j|^2 is
+  # taken about the data's centre.
+  for (offset in c(0, 1e3)) {
+    x <- matrix(rnorm(n * 3), n, 3) + offset
+    for (kernel in c("gaussian", "matern12", "matern32", "matern52")) {
+      for (n_ell in c(1L, 3L)) {
+        st <- list(x = x, kernel = kernel, n_ell = n_ell)
+        p <- list(ell = c(0.7, 1.3, 0.4)[seq_len(n_ell)], s2 = 1.7)
+        g <- expanded(st, p, eta, W)
+        expect_length(g, n_ell + 1)
+        expect_equal(g, autodiff(st, p, eta, W), tolerance = 1e-10, label = paste(kernel, n_ell, offset))
+      }
+    }
+  }
+})
+
 test_that("keops_gp() matches a dense fit of the same likelihood by the same optimizer", {
   d <- toy_data(400, 2, seed = 9)
   # Reference: base-R dense likelihood, L-BFGS-B with numerical gradients.
