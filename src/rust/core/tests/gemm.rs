@@ -185,7 +185,7 @@ fn wide_weights_match_the_direct_loop() {
     let (m, n, d) = (45, 2500, 3);
     let (x, y) = (points(m, d, 0.0, 20), points(n, d, 0.0, 21));
     let gauss = |i: usize, j: usize| (-(0..d).map(|c| (x.0[c * m + i] - y.0[c * n + j]).powi(2)).sum::<f64>() / 2.0).exp();
-    for cols in [2, 4, 11, 40] {
+    for cols in [2, 4, 5, 11, 16, 17, 40] {
         let b = random(n * cols, 22 + cols as u64);
         let aliases = ["x = Vi(3)".to_string(), "y = Vj(3)".into(), format!("b = Vj({cols})"), format!("a = Vi({cols})")];
         let aliases: Vec<&str> = aliases.iter().map(|a| a.as_str()).collect();
@@ -259,6 +259,48 @@ fn wide_weights_match_the_direct_loop() {
     let at = |c: usize, i: usize| direct[c * m + i];
     assert!(at(0, 0) == f64::INFINITY && at(1, 0).is_nan() && at(2, 0).is_nan() && at(3, 0).is_nan() && at(4, 0).is_finite());
     assert!((0..cols).all(|c| at(c, 4).is_nan()));
+}
+
+/// The weights product of up to 16 columns (cpu::weights' own register
+/// blocks) at every SIMD level this CPU has, against the naive sums: rows
+/// not a multiple of the register block, tiles and chunks with remainders,
+/// and the same result at every thread count.
+#[test]
+fn weights_product_at_every_simd_level() {
+    use keopsr_core::cpu::program::{detected_simd, Simd};
+    use keopsr_core::cpu::{self, Data as Columns, GemmUse, Program};
+    use keopsr_core::reduction::{Monoid, SumScheme};
+    let (m, n, d) = (47, 2333, 3);
+    let (x, y) = (points(m, d, 0.0, 40), points(n, d, 0.0, 41));
+    let gauss = |i: usize, j: usize| (-(0..d).map(|c| (x.0[c * m + i] - y.0[c * n + j]).powi(2)).sum::<f64>() / 2.0).exp();
+    let levels: Vec<Simd> = [Simd::Portable, Simd::Avx2, Simd::Avx512].into_iter().filter(|&l| l <= detected_simd()).collect();
+    for cols in [4, 7, 13, 16] {
+        let b = random(n * cols, 42 + cols as u64);
+        let aliases = ["x = Vi(3)".to_string(), "y = Vj(3)".into(), format!("b = Vj({cols})")];
+        let aliases: Vec<&str> = aliases.iter().map(|a| a.as_str()).collect();
+        let f = Formula::parse("Sum_Reduction(Exp(-SqDist(x, y) / 2) * b, 1)", &aliases).unwrap();
+        let gemm = GemmUse { pair_min_dim: None, weights_min_cols: Some(4), dot_weights: false };
+        let mut program = Program::compile(&f.graph, &f.roots, f.axis, gemm);
+        assert_eq!(program.weights.map(|w| w.cols), Some(cols));
+        let inputs = [Columns { values: &x.0, nrow: m }, Columns { values: &y.0, nrow: n }, Columns { values: &b, nrow: n }];
+        let monoid = Monoid { reduction: f.reduction, scheme: SumScheme::Block };
+        let (naive, scale) = naive_weighted(gauss, &b, m, n, cols);
+        for &level in &levels {
+            program.simd = level;
+            let one = cpu::reduce(&program, &monoid, &inputs, m, n, 1, &mut || false).unwrap();
+            let two = cpu::reduce(&program, &monoid, &inputs, m, n, 2, &mut || false).unwrap();
+            assert_eq!(one.values, two.values, "{cols} columns, {level:?}: 1 and 2 threads");
+            for i in 0..m {
+                let (v, k) = one.row(i);
+                let mut got = vec![0.0; cols];
+                monoid.finalize(v, k, &mut got, &mut []);
+                for c in 0..cols {
+                    let (g, nv) = (got[c], naive[i * cols + c]);
+                    assert!((g - nv).abs() <= 1e-13 * scale[i * cols + c], "{cols} columns, {level:?}, row {i}: {g} vs {nv}");
+                }
+            }
+        }
+    }
 }
 
 /// Which formulas the weights GEMM takes: s * w with s scalar and w a

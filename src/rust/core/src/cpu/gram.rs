@@ -21,11 +21,8 @@
 //! Memory: a centred copy of both variables per reduction ([`Centred`]),
 //! and per work item the rows × tile product: never M × N.
 //!
-//! A second GEMM serves Sum reductions of a scalar pair term times wide
-//! reduced-index weights, Σ_j s(i, j) w_j (a kernel times a right-hand side
-//! of many columns, as in batched CG): the block's S (rows × tile) is
-//! multiplied by the tile's W (tile × cols), instead of forming every
-//! s(i, j) w_j and summing it (see [`Weights`]).
+//! Sums of a scalar term times wide weights, Σ_j s(i, j) w_j, are the
+//! other matrix product of the engine: see `cpu::weights`.
 
 use std::ops::Range;
 
@@ -224,57 +221,6 @@ impl<'c, T: Real> GramBlock<'c, T> {
             let diff = x.values[c * x.nrow + row] - y.values[c * y.nrow + point];
             s + diff * diff
         })
-    }
-}
-
-/// A Sum reduction whose formula is s * w: s of dimension 1 (the slot of the
-/// program's root), w the reduced-index input at `var`, of `cols`
-/// components. The sum of each tile is S · W; added to the block sum state,
-/// it is the Block scheme's tile sum in another order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Weights {
-    pub var: usize,
-    pub cols: usize,
-}
-
-/// The buffers of the weights GEMM for one work item.
-pub struct WeightsBlock<T> {
-    weights: Weights,
-    tile: usize,
-    /// s of the current tile, one row of `tile` values per output row.
-    s: Vec<T>,
-    /// The tile's sums, rows × cols, row-major.
-    sums: Vec<T>,
-}
-
-impl<T: Real> WeightsBlock<T> {
-    pub fn new(weights: Weights, rows: usize, tile: usize) -> Result<WeightsBlock<T>> {
-        Ok(WeightsBlock {
-            weights,
-            tile,
-            s: try_filled(rows.checked_mul(tile), T::zero())?,
-            sums: try_filled(rows.checked_mul(weights.cols), T::zero())?,
-        })
-    }
-
-    /// Stores s(row, ·) of the current tile (`values`: its `len` values).
-    pub fn set_row(&mut self, local: usize, values: &[T]) {
-        self.s[local * self.tile..local * self.tile + values.len()].copy_from_slice(values);
-    }
-
-    /// The tile's sums for the first `rows` rows: S (rows × len) · W (len ×
-    /// cols), W the tile of `len` reduced indices at `start`.
-    pub fn multiply(&mut self, inputs: &[Data<'_, T>], rows: usize, start: usize, len: usize) {
-        let (w, cols) = (&inputs[self.weights.var], self.weights.cols);
-        T::gemm(
-            rows, len, cols, &self.s, [self.tile, 1], &w.values[start..], [1, w.nrow], &mut self.sums[..rows * cols], [cols, 1],
-        );
-    }
-
-    /// The tile's sums of row `local`.
-    pub fn row(&self, local: usize) -> &[T] {
-        let cols = self.weights.cols;
-        &self.sums[local * cols..(local + 1) * cols]
     }
 }
 

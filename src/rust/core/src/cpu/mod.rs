@@ -12,6 +12,7 @@
 pub mod gram;
 pub mod program;
 pub mod rerank;
+pub mod weights;
 
 use std::ops::Range;
 use std::sync::{Arc, Mutex};
@@ -19,7 +20,8 @@ use std::sync::{Arc, Mutex};
 use rayon::prelude::*;
 
 use crate::buffer::try_filled;
-use gram::{Centred, GramBlock, WeightsBlock};
+use gram::{Centred, GramBlock};
+use weights::WeightsBlock;
 use crate::error::{Error, Result};
 use crate::ranges::Ranges;
 use crate::reduction::{Monoid, Tile};
@@ -259,7 +261,7 @@ fn run_item<T: Real>(
     let mut scratch = try_filled(Some(program.scratch_len), T::zero())?;
     program.run_fixed(&mut scratch, inputs);
     let mut grams = centred.iter().map(|c| GramBlock::new(c, rows.clone(), program.tile)).collect::<Result<Vec<_>>>()?;
-    let mut weights = program.weights.map(|w| WeightsBlock::new(w, rows.len(), program.tile)).transpose()?;
+    let mut weights = program.weights.map(|w| WeightsBlock::new(w, rows.len(), program.tile, program.simd)).transpose()?;
     for cols in &item.cols {
         let mut start = cols.start;
         while start < cols.end {

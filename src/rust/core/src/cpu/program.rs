@@ -11,7 +11,8 @@
 //!   rows of the work item;
 //! - `mixed`: depends on both, once per row and tile.
 
-use super::gram::{Gram, GramPair, Weights};
+use super::gram::{Gram, GramPair};
+use super::weights::Weights;
 use crate::formula::{Axis, Cat, Graph, NodeId};
 use crate::ops::arith::Operand;
 use crate::ops::vector::{PairSum, Side};
@@ -116,7 +117,7 @@ pub struct Program {
     /// [`GemmUse::dot_weights`]).
     pub dot_weights: Option<usize>,
     /// A Sum of s * w computed by the weights GEMM: then the only root is
-    /// s, and the caller multiplies it by w (see `cpu::gram::Weights`).
+    /// s, and the caller multiplies it by w (see `cpu::weights`).
     pub weights: Option<Weights>,
 }
 
