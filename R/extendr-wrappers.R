@@ -73,6 +73,13 @@ keopsr_solve_with <- function(formula, args, inputs, var, b, alpha, tol, max_ite
 #' @noRd
 keopsr_default_threads <- function() .Call(wrap__keopsr_default_threads)
 
+#' op(A) op(B) of double matrices (A: a_rows x a_cols, transposed when
+#' `ta`; likewise B) by `matrixmultiply` on `threads` threads: the dense
+#' steps of the Gaussian-process code (R/gp-linalg.R), where R's reference
+#' BLAS is slow.
+#' @noRd
+keopsr_dense_product <- function(a, a_rows, a_cols, ta, b, b_rows, b_cols, tb, threads) .Call(wrap__keopsr_dense_product, a, a_rows, a_cols, ta, b, b_rows, b_cols, tb, threads)
+
 #' The operation catalogue of the formula language, as columns.
 #' @noRd
 keopsr_operation_table <- function() .Call(wrap__keopsr_operation_table)

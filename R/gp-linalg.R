@@ -127,6 +127,19 @@ keops_pivchol <- function(K, rank = 100L, tol = 1e-10) {
   pivoted_cholesky(kernel_column_fn(K, call), d, rank, tol)
 }
 
+# op(a) op(b) (t(a) with ta, t(b) with tb) on keopsr's threads by
+# keopsr_dense_product() (matrixmultiply): the solvers' dense n x k by k x r
+# steps, where R's reference BLAS does about 3 GFlop/s. `a_cols` takes the
+# leading columns of a without copying them. Vectors are columns.
+dense_product <- function(a, b, ta = FALSE, tb = FALSE, a_cols = NCOL(a)) {
+  if (!is.matrix(a)) a <- as.matrix(a)
+  if (!is.matrix(b)) b <- as.matrix(b)
+  if (!is.double(a)) storage.mode(a) <- "double"
+  if (!is.double(b)) storage.mode(b) <- "double"
+  check_result(keopsr_dense_product(a, nrow(a), as.integer(a_cols), ta, b, nrow(b), ncol(b), tb,
+                                    as.integer(keops_options()$threads)), sys.call())
+}
+
 # The greedy pivoted Cholesky loop of keops_pivchol() from the diagonal d
 # and a function returning column p of the matrix (keops_gp() passes dense
 # columns of its stationary kernel: no reduction per column).
@@ -142,7 +155,7 @@ pivoted_cholesky <- function(column, d, rank, tol) {
     if (d[p] <= 0 || sum(d) <= tol * total) break
     m <- m + 1L
     col <- column(p)
-    if (m > 1) col <- col - as.vector(L[, seq_len(m - 1), drop = FALSE] %*% L[p, seq_len(m - 1)])
+    if (m > 1) col <- col - as.vector(dense_product(L, L[p, seq_len(m - 1)], a_cols = m - 1L))
     l <- col / sqrt(d[p])
     L[, m] <- l
     d <- pmax(d - l^2, 0)
@@ -177,20 +190,20 @@ woodbury <- function(L, alpha) {
       logdet = n * log(alpha), sample = function(E1, E2) sqrt(alpha) * E2, L = L
     ))
   }
-  e <- eigen(crossprod(L), symmetric = TRUE)
+  e <- eigen(dense_product(L, L, ta = TRUE), symmetric = TRUE)
   keep <- e$values > 1e-12 * max(e$values)
   s2 <- e$values[keep]
-  U <- L %*% sweep(e$vectors[, keep, drop = FALSE], 2, sqrt(s2), "/")
+  U <- dense_product(L, sweep(e$vectors[, keep, drop = FALSE], 2, sqrt(s2), "/"))
   low_rank <- function(V, f) {
-    UtV <- crossprod(U, V)
-    f(alpha) * V + U %*% ((f(s2 + alpha) - f(alpha)) * UtV)
+    UtV <- dense_product(U, V, ta = TRUE)
+    f(alpha) * V + dense_product(U, (f(s2 + alpha) - f(alpha)) * UtV)
   }
   list(
     n = n, k = length(s2), alpha = alpha, L = L, U = U, s2 = s2,
     solve = function(V) low_rank(V, function(v) 1 / v),
     inv_sqrt = function(V) low_rank(V, function(v) 1 / sqrt(v)),
     logdet = sum(log(s2 + alpha)) + (n - length(s2)) * log(alpha),
-    sample = function(E1, E2) L %*% E1 + sqrt(alpha) * E2
+    sample = function(E1, E2) dense_product(L, E1) + sqrt(alpha) * E2
   )
 }
 

@@ -216,12 +216,12 @@ gp_control_variate <- function(st, p, pc, pre, V) {
   # Q = L Lpp^-1 (Lpp = L[p, ], lower triangular): Lpp' Q' = L'.
   Q <- t(backsolve(t(pc$L[piv, , drop = FALSE]), t(pc$L)))
   PQ <- pre$solve(Q)
-  QPQ <- crossprod(Q, PQ)
-  QV <- crossprod(Q, V)
+  QPQ <- dense_product(Q, PQ, ta = TRUE)
+  QV <- dense_product(Q, V, ta = TRUE)
   vapply(Bs, function(B) {
     Bpp <- B[piv, , drop = FALSE]
     trace <- 2 * sum(PQ * B) - sum(QPQ * Bpp)
-    probes <- 2 * sum(crossprod(B, V) * QV) - sum(QV * (Bpp %*% QV))
+    probes <- 2 * sum(dense_product(B, V, ta = TRUE) * QV) - sum(QV * dense_product(Bpp, QV))
     trace - probes / t
   }, 0)
 }
@@ -636,12 +636,14 @@ predict.keops_gp <- function(object, newdata = NULL, se.fit = FALSE, variance = 
     q <- colSums(Ks * res$x)
   } else {
     lf <- love_factor(object, love_tol, love_rank)
-    proj <- sum(concat(kc$K * Vj(cbind(lf$G, lf$U)), kc$K * kc$K), index = "j")
+    # Two reductions: K against [G, U] is one GEMM per tile, which a
+    # concatenation with K * K would turn into a product per pair and column.
+    proj <- as.matrix(sum(kc$K * Vj(cbind(lf$G, lf$U)), index = "j"))
     kG <- proj[, seq_len(ncol(lf$G)), drop = FALSE]
     kU <- proj[, ncol(lf$G) + seq_len(ncol(lf$U)), drop = FALSE]
-    kk <- proj[, ncol(proj)]
-    q <- kk / p$noise + as.vector(kU^2 %*% (1 / (lf$s2 + p$noise) - 1 / p$noise)) +
-      rowSums((kG %*% lf$M) * kG)
+    kk <- as.vector(sum(kc$K * kc$K, index = "j"))
+    q <- kk / p$noise + as.vector(dense_product(kU^2, 1 / (lf$s2 + p$noise) - 1 / p$noise)) +
+      rowSums(dense_product(kG, lf$M) * kG)
   }
   v <- pmax(p$s2 - q, 0)
   list(fit = mu, se.fit = sqrt(v), se.obs = sqrt(v + p$noise))
@@ -674,7 +676,7 @@ love_factor <- function(object, tol, max_rank) {
   # An orthonormal block orthogonal to the basis Q, without the directions
   # the basis already spans (columns whose remainder is below 1e-10).
   next_block <- function(W, Q) {
-    for (pass in 1:2) if (ncol(Q)) W <- W - Q %*% crossprod(Q, W)
+    for (pass in 1:2) if (ncol(Q)) W <- W - dense_product(Q, dense_product(Q, W, ta = TRUE))
     d <- qr(W, tol = 1e-10)
     keep <- seq_len(d$rank)
     qr.Q(d)[, keep, drop = FALSE]
@@ -683,13 +685,13 @@ love_factor <- function(object, tol, max_rank) {
   AQ <- op(Q)
   # T = Q'(op Q) and A = Q'Wc grow by the new block's rows and columns
   # only: recomputing them costs n rank^2 per block.
-  T <- crossprod(Q, AQ)
-  A <- crossprod(Q, Wc)
+  T <- dense_product(Q, AQ, ta = TRUE)
+  A <- dense_product(Q, Wc, ta = TRUE)
   previous <- NULL
   repeat {
     T <- (T + t(T)) / 2
     M <- solve(T) - diag(ncol(Q))
-    var <- p$s2 - (base + colSums(A * (M %*% A)))
+    var <- p$s2 - (base + colSums(A * dense_product(M, A)))
     change <- if (is.null(previous)) Inf else max(abs(var - previous) / pmax(var, 1e-12 * p$s2))
     previous <- var
     room <- max_rank - ncol(Q)
@@ -698,9 +700,9 @@ love_factor <- function(object, tol, max_rank) {
     new <- next_block(last[, seq_len(min(ncol(last), room)), drop = FALSE], Q)
     if (ncol(new) == 0) break # the Krylov space is invariant: exact
     Anew <- op(new)
-    cross <- crossprod(Q, Anew)
-    T <- rbind(cbind(T, cross), cbind(crossprod(new, AQ), crossprod(new, Anew)))
-    A <- rbind(A, crossprod(new, Wc))
+    cross <- dense_product(Q, Anew, ta = TRUE)
+    T <- rbind(cbind(T, cross), cbind(dense_product(new, AQ, ta = TRUE), dense_product(new, Anew, ta = TRUE)))
+    A <- rbind(A, dense_product(new, Wc, ta = TRUE))
     Q <- cbind(Q, new)
     AQ <- cbind(AQ, Anew)
   }

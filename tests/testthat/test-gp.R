@@ -48,6 +48,25 @@ toy_data <- function(n, d = 2, seed = 1, sd = 0.1) {
   list(x = x, y = y + rnorm(n, sd = sd))
 }
 
+test_that("the solvers' dense products equal R's", {
+  dense_product <- getFromNamespace("dense_product", "keopsr")
+  set.seed(4)
+  a <- matrix(rnorm(300 * 7), 300, 7)
+  b <- matrix(rnorm(300 * 5), 300, 5)
+  expect_equal(dense_product(a, b, ta = TRUE), crossprod(a, b), tolerance = 1e-13)
+  expect_equal(dense_product(b, a, ta = TRUE), crossprod(b, a), tolerance = 1e-13)
+  expect_equal(dense_product(a, crossprod(a, b)), a %*% crossprod(a, b), tolerance = 1e-13)
+  expect_equal(dense_product(a, a[1:4, ], tb = TRUE), tcrossprod(a, a[1:4, ]), tolerance = 1e-13)
+  expect_equal(dense_product(a, 1:3, a_cols = 3), a[, 1:3] %*% (1:3), tolerance = 1e-13)
+  big <- matrix(rnorm(5000 * 60), 5000)
+  expect_equal(dense_product(big, big, ta = TRUE), crossprod(big), tolerance = 1e-12)
+  old <- keops_options(threads = 1)
+  one <- dense_product(big, big, ta = TRUE)
+  keops_options(old)
+  expect_identical(one, dense_product(big, big, ta = TRUE))
+  expect_error(dense_product(a, a), class = "keopsr_dimension_error")
+})
+
 test_that("keops_diag() and keops_columns() match the dense matrix", {
   set.seed(2)
   x <- matrix(runif(60), 30, 2); w <- runif(30)

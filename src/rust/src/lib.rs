@@ -542,6 +542,25 @@ fn output(out: Output) -> Robj {
     }
 }
 
+/// op(A) op(B) of double matrices (A: a_rows x a_cols, transposed when
+/// `ta`; likewise B) by `matrixmultiply` on `threads` threads: the dense
+/// steps of the Gaussian-process code (R/gp-linalg.R), where R's reference
+/// BLAS is slow.
+/// @noRd
+#[extendr]
+#[allow(clippy::too_many_arguments)]
+fn keopsr_dense_product(a: &[f64], a_rows: i32, a_cols: i32, ta: bool, b: &[f64], b_rows: i32, b_cols: i32, tb: bool, threads: i32) -> Robj {
+    use keopsr_core::cpu::dense::{product, Operand};
+    guarded(|| {
+        let extent = |v: i32| usize::try_from(v).map_err(|_| Error::Input(format!("negative dimension {v}")));
+        let a = Operand { values: a, rows: extent(a_rows)?, cols: extent(a_cols)?, transposed: ta };
+        let b = Operand { values: b, rows: extent(b_rows)?, cols: extent(b_cols)?, transposed: tb };
+        let values = product(&a, &b, extent(threads)?)?;
+        let (m, n) = (if ta { a.cols } else { a.rows }, if tb { b.rows } else { b.cols });
+        Ok(convert::matrix(values.into_robj(), m, n))
+    })
+}
+
 /// Number of threads used by default (the available cores).
 /// @noRd
 #[extendr]
@@ -680,6 +699,7 @@ extendr_module! {
     fn keopsr_merge_partials;
     fn keopsr_solve_with;
     fn keopsr_default_threads;
+    fn keopsr_dense_product;
     fn keopsr_operation_table;
     fn keopsr_cuda_info;
     fn keopsr_set_cache_dir;

@@ -9,6 +9,7 @@
 //! count gives bit-identical results. Memory: the monoid states of the output
 //! rows plus one scratch buffer per item — never an M × N buffer.
 
+pub mod dense;
 pub mod gram;
 pub mod program;
 pub mod rerank;
