@@ -3,8 +3,8 @@
 //! block's S (rows × tile) times the tile's W (tile × cols), instead of
 //! forming every s(i, j) w_j and summing it.
 //!
-//! Up to [`DIRECT_MAX_COLS`] columns, the product reads S where the rows left it and W in the input's
-//! column-major layout: a register block of [`ROWS`] rows × [`COLS`] columns
+//! Up to [`DIRECT_MAX_COLS`] columns, the product reads S where the rows
+//! left it and W in the input's column-major layout: a register block of [`ROWS`] rows × [`COLS`] columns
 //! holds, per (row, column), [`LANES`] partial sums over the reduced indices
 //! (index t goes to lane t mod LANES; one multiply-add per term, fused
 //! where the CPU has FMA), summed in a fixed order at the end of the tile.
@@ -33,7 +33,7 @@ pub struct Weights {
 /// Most columns of the direct product; above, `matrixmultiply`'s GEMM,
 /// whose copy of S costs less than the multiply-adds of many columns
 /// (measured on a Gaussian kernel at D = 3, M = N = 2e4: the direct product
-/// is faster at 4 and 11 columns, slower at 32 and 55).
+/// is faster at 4 and 11 columns, no faster at 32, slower at 55).
 const DIRECT_MAX_COLS: usize = 16;
 
 /// Partial sums per (row, column): one AVX-512 register of f64.
