@@ -191,6 +191,10 @@ fn wide_lanes<T: Real>(values: &[T], stride: usize, c: usize, at: usize) -> [T; 
     values[c * stride + at..][..PAIR_LANES].try_into().expect("a block of lanes")
 }
 
+/// The sums block by block, components in order. Dimensions 1 to 4 (points
+/// in the plane or in space) get a loop of their own, whose components
+/// unroll and whose narrow operands stay in registers: the same sums in the
+/// same order, without the per-component loop around a few instructions.
 #[inline(always)]
 fn pair_blocks<T: Real>(
     dim: usize,
@@ -200,6 +204,26 @@ fn pair_blocks<T: Real>(
     x: impl Fn(usize, usize) -> [T; PAIR_LANES],
     y: impl Fn(usize, usize) -> [T; PAIR_LANES],
 ) {
+    match dim {
+        1 => pair_blocks_of::<T, 1>(1, len, out, f, x, y),
+        2 => pair_blocks_of::<T, 2>(2, len, out, f, x, y),
+        3 => pair_blocks_of::<T, 3>(3, len, out, f, x, y),
+        4 => pair_blocks_of::<T, 4>(4, len, out, f, x, y),
+        _ => pair_blocks_of::<T, 0>(dim, len, out, f, x, y),
+    }
+}
+
+/// [`pair_blocks`] for `D` components (0: `dim`, known at run time only).
+#[inline(always)]
+fn pair_blocks_of<T: Real, const D: usize>(
+    dim: usize,
+    len: usize,
+    out: &mut [T],
+    f: &impl Fn(T, T) -> T,
+    x: impl Fn(usize, usize) -> [T; PAIR_LANES],
+    y: impl Fn(usize, usize) -> [T; PAIR_LANES],
+) {
+    let dim = if D > 0 { D } else { dim };
     for (b, o) in out[..len.div_ceil(PAIR_LANES) * PAIR_LANES].chunks_exact_mut(PAIR_LANES).enumerate() {
         let mut acc = [T::zero(); PAIR_LANES];
         for c in 0..dim {
