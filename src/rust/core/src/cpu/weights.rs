@@ -19,6 +19,7 @@
 use super::program::{Data, Simd};
 use crate::buffer::try_filled;
 use crate::error::Result;
+use crate::reduction::sum::lanes_total;
 use crate::Real;
 
 /// A Sum reduction whose formula is s * w: s of dimension 1 (the slot of the
@@ -36,8 +37,10 @@ pub struct Weights {
 /// is faster at 4 and 11 columns, no faster at 32, slower at 55).
 const DIRECT_MAX_COLS: usize = 16;
 
-/// Partial sums per (row, column): one AVX-512 register of f64.
+/// Partial sums per (row, column): one AVX-512 register of f64, added up as
+/// the Sum reduction adds its own lanes (`lanes_total`).
 const LANES: usize = 8;
+const _: () = assert!(LANES == 8, "lanes_total adds 8 lanes");
 /// Columns of a register block.
 const COLS: usize = 4;
 /// Rows of a register block with AVX-512 (32 registers: 16 accumulators);
@@ -92,7 +95,7 @@ impl<T: Real> WeightsBlock<T> {
         let product = Product { s: &self.s, s_stride: self.tile, w: &w.values[start..], w_stride: w.nrow, cols };
         weights_product(self.simd, &product, rows, len, partial);
         for (sum, lanes) in self.sums[..rows * cols].iter_mut().zip(partial.chunks_exact(LANES)) {
-            *sum = pairwise(lanes);
+            *sum = lanes_total(lanes.try_into().expect("LANES partial sums"));
         }
     }
 
@@ -101,12 +104,6 @@ impl<T: Real> WeightsBlock<T> {
         let cols = self.weights.cols;
         &self.sums[local * cols..(local + 1) * cols]
     }
-}
-
-/// The lanes' sum, pairwise.
-fn pairwise<T: Real>(lanes: &[T]) -> T {
-    let l: [T; LANES] = std::array::from_fn(|k| lanes[k]);
-    ((l[0] + l[4]) + (l[2] + l[6])) + ((l[1] + l[5]) + (l[3] + l[7]))
 }
 
 /// The operands of [`weights_product`]: S row-major (`s_stride` per row),

@@ -30,6 +30,13 @@ fn dot_run<T: Real>(f: &[T], g: &[T]) -> T {
     grouped_sum(f, g, |x, y| x * y)
 }
 
+/// The total of 8 partial sums (lane t holding the terms t mod 8), in the
+/// fixed pairwise order of [`sum_run`].
+#[inline(always)]
+pub(crate) fn lanes_total<T: Real>(acc: &[T; 8]) -> T {
+    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]))
+}
+
 /// The grouping of [`sum_run`] over the terms `term(f[t], g[t])`.
 #[inline(always)]
 fn grouped_sum<T: Real>(f: &[T], g: &[T], term: impl Fn(T, T) -> T) -> T {
@@ -41,7 +48,7 @@ fn grouped_sum<T: Real>(f: &[T], g: &[T], term: impl Fn(T, T) -> T) -> T {
             *a = *a + term(x, y);
         }
     }
-    let mut total = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    let mut total = lanes_total(&acc);
     for (&x, &y) in frest.iter().zip(grest) {
         total = total + term(x, y);
     }
