@@ -190,7 +190,8 @@ woodbury <- function(L, alpha) {
       logdet = n * log(alpha), sample = function(E1, E2) sqrt(alpha) * E2, L = L
     ))
   }
-  e <- eigen(dense_product(L, L, ta = TRUE), symmetric = TRUE)
+  LtL <- dense_product(L, L, ta = TRUE)
+  e <- eigen(LtL, symmetric = TRUE)
   keep <- e$values > 1e-12 * max(e$values)
   s2 <- e$values[keep]
   U <- dense_product(L, sweep(e$vectors[, keep, drop = FALSE], 2, sqrt(s2), "/"))
@@ -199,7 +200,7 @@ woodbury <- function(L, alpha) {
     f(alpha) * V + dense_product(U, (f(s2 + alpha) - f(alpha)) * UtV)
   }
   list(
-    n = n, k = length(s2), alpha = alpha, L = L, U = U, s2 = s2,
+    n = n, k = length(s2), alpha = alpha, L = L, U = U, s2 = s2, LtL = LtL,
     solve = function(V) low_rank(V, function(v) 1 / v),
     inv_sqrt = function(V) low_rank(V, function(v) 1 / sqrt(v)),
     logdet = sum(log(s2 + alpha)) + (n - length(s2)) * log(alpha),
@@ -220,7 +221,10 @@ mbcg <- function(matvec, B, minv, tol, max_iter, X0 = NULL, on_iteration = NULL)
   n <- nrow(B)
   r <- ncol(B)
   X <- if (is.null(X0)) matrix(0, n, r) else X0
-  R <- if (is.null(X0)) B else B - matvec(X0)
+  R <- B
+  # Only the warm-started columns need a product (0 stays 0).
+  warm <- if (is.null(X0)) integer(0) else which(colSums(X0 != 0) > 0)
+  if (length(warm)) R[, warm] <- B[, warm] - matvec(X0[, warm, drop = FALSE])
   bnorm <- sqrt(colSums(B^2))
   Z <- minv(R)
   P <- Z

@@ -213,11 +213,15 @@ gp_control_variate <- function(st, p, pc, pre, V) {
     lapply(seq_len(ncol(xs)), function(d) H * outer(xs[, d], xs[piv, d], "-")^2)
   }
   Bs[[n_theta]] <- p$s2 * gp_dense_k(st$kernel, R)
-  # Q = L Lpp^-1 (Lpp = L[p, ], lower triangular): Lpp' Q' = L'.
-  Q <- t(backsolve(t(pc$L[piv, , drop = FALSE]), t(pc$L)))
-  PQ <- pre$solve(Q)
-  QPQ <- dense_product(Q, PQ, ta = TRUE)
-  QV <- dense_product(Q, V, ta = TRUE)
+  # Q = L Lpp^-1 (Lpp = L[p, ], lower triangular) is never formed: with
+  # P^-1 L = L (alpha I + L'L)^-1 (push-through), P^-1 Q = L G for the
+  # k x k G = (alpha I + L'L)^-1 Lpp^-1, Q'P^-1 Q = Lpp^-T L'L G and
+  # Q'V = Lpp^-T L'V: one n x k by k x k product instead of four.
+  Lpp_inv <- forwardsolve(pc$L[piv, , drop = FALSE], diag(m))
+  G <- solve(pre$LtL + diag(p$noise, m), Lpp_inv)
+  PQ <- dense_product(pc$L, G)
+  QPQ <- dense_product(Lpp_inv, dense_product(pre$LtL, G), ta = TRUE)
+  QV <- dense_product(Lpp_inv, dense_product(pc$L, V, ta = TRUE), ta = TRUE)
   vapply(Bs, function(B) {
     Bpp <- B[piv, , drop = FALSE]
     trace <- 2 * sum(PQ * B) - sum(QPQ * Bpp)
@@ -269,13 +273,19 @@ gp_control_variate <- function(st, p, pc, pre, V) {
 #'
 #' **Pretraining** (off by default): with `pretrain = TRUE` the
 #' hyperparameters are first fitted on a random subset of `pretrain_n`
-#' (2000) points, and the full fit starts from there (`maxit` then defaults
-#' to 20 instead of 100). It saves evaluations on all the data, but the
-#' subset's optimum can lie in another basin of the full likelihood: on
-#' 20,000 diamonds (the data of `bench/gp.R`) the 2000-point subset
-#' prefers length scales 7x longer, and the full fit started there ends at
-#' a log-likelihood of -252 where the default start reaches +60 (test RMSE
-#' 0.2426 against 0.2387).
+#' (2000) points, once from each starting point whose length scales are the
+#' default ones times a factor of `pretrain_starts` (1, 0.3, 0.1), and the
+#' full fit starts from the subset fit of highest likelihood (`maxit` then
+#' defaults to 20 instead of 100). It saves evaluations on all the data,
+#' which cost the most. The several starts are there because the
+#' likelihood has several local optima: on 10,000 flights (the
+#' `GP_DATA=flights` data of `bench/gp.R`) the three starts end at
+#' log-likelihoods of 7198, 7501 and 7411, with length scales of the
+#' distance of 2.1, 0.13 and 0.40. A small subset can still prefer another
+#' basin than all the data: on 20,000 diamonds a 2000-point subset fitted
+#' from the default start alone preferred length scales 7x longer, and the
+#' full fit started there ended at a log-likelihood of -252 where the
+#' default start reaches +60.
 #'
 #' **Stopping**: the probes are fixed, but the preconditioner's pivots and
 #' rank change with the hyperparameters, so the estimated objective jumps
@@ -314,7 +324,13 @@ gp_control_variate <- function(st, p, pc, pre, V) {
 #'   variance, or to rank `rank`. The better the preconditioner, the
 #'   smaller the variance of the stochastic log-determinant and trace
 #'   estimates (exact when the residual is zero) and the fewer CG
-#'   iterations.
+#'   iterations. Its cost grows as n rank^2 (dense products), a kernel
+#'   product's as n^2: from a few thousand points up, rank 400 costs little
+#'   beside the kernel products of an evaluation. On 30,000 diamonds or
+#'   flights (`bench/gp.R`) the tolerance is met at rank 314-324 and CG
+#'   needs 1 iteration, where rank 100 needed 14 and doubled the time of
+#'   an evaluation (18.0 against 8.4 s) with a 20 times larger standard
+#'   error of the log-likelihood.
 #' @param tol,pred_tol CG tolerances of training and prediction (see
 #'   Details).
 #' @param max_iter most CG iterations per solve.
@@ -322,7 +338,9 @@ gp_control_variate <- function(st, p, pc, pre, V) {
 #' @param method `"auto"` (dense Cholesky at or below `dense_max_n` points,
 #'   iterative above), `"dense"` or `"iterative"`.
 #' @param dense_max_n the switch point of `method = "auto"`.
-#' @param pretrain,pretrain_n pretraining on a subset (see Details).
+#' @param pretrain,pretrain_n,pretrain_starts pretraining on a subset of
+#'   `pretrain_n` points, fitted from the default start with its length
+#'   scales multiplied by each of `pretrain_starts` (see Details).
 #' @param stall,stall_tol the optimisation stops, at the best point
 #'   evaluated, after `stall` evaluations in a row that do not lower the
 #'   best negative log likelihood by more than `stall_tol` times its
@@ -346,9 +364,9 @@ gp_control_variate <- function(st, p, pc, pre, V) {
 #' p$fit; p$se.fit
 keops_gp <- function(x, y, kernel = c("gaussian", "matern12", "matern32", "matern52"), ard = FALSE,
                      mean = c("constant", "zero"), init = NULL, noise_min = NULL, probes = 10L,
-                     rank = 100L, precond_tol = 1e-3, tol = 0.01, pred_tol = 1e-6, max_iter = 1000L, maxit = NULL,
+                     rank = 400L, precond_tol = 1e-3, tol = 0.01, pred_tol = 1e-6, max_iter = 1000L, maxit = NULL,
                      method = c("auto", "dense", "iterative"), dense_max_n = 1000L, pretrain = FALSE,
-                     pretrain_n = 2000L, stall = 8L, stall_tol = 0.1, seed = 1L, verbose = FALSE) {
+                     pretrain_n = 2000L, pretrain_starts = c(1, 0.3, 0.1), stall = 8L, stall_tol = 0.1, seed = 1L, verbose = FALSE) {
   call <- match.call()
   acall <- sys.call()
   kernel <- match.arg(kernel)
@@ -391,11 +409,18 @@ keops_gp <- function(x, y, kernel = c("gaussian", "matern12", "matern32", "mater
   st$E2 <- rng$E2
   pre_fit <- NULL
   if (isTRUE(pretrain) && !dense && n > pretrain_n) {
-    if (verbose) message(sprintf("pretraining on a random subset of %d points", pretrain_n))
-    pre_fit <- keops_gp(x[rng$subset, , drop = FALSE], y[rng$subset], kernel = kernel, ard = ard, mean = mean,
-                        init = NULL, noise_min = noise_min, probes = probes, rank = rank, precond_tol = precond_tol, tol = tol,
-                        pred_tol = pred_tol, max_iter = max_iter, method = "auto", dense_max_n = dense_max_n,
-                        pretrain = FALSE, stall = stall, stall_tol = stall_tol, seed = seed, verbose = verbose)
+    # One subset fit per starting length scale: the likelihood has several
+    # local optima, and the subset's best one starts the full fit.
+    pre_fits <- lapply(pretrain_starts, function(f) {
+      if (verbose) message(sprintf("pretraining on a random subset of %d points, length scales x %g", pretrain_n, f))
+      keops_gp(x[rng$subset, , drop = FALSE], y[rng$subset], kernel = kernel, ard = ard, mean = mean,
+               init = utils::modifyList(defaults, list(lengthscale = defaults$lengthscale * f)), noise_min = noise_min,
+               probes = probes, rank = rank, precond_tol = precond_tol, tol = tol, pred_tol = pred_tol,
+               max_iter = max_iter, method = "auto", dense_max_n = dense_max_n, pretrain = FALSE, stall = stall,
+               stall_tol = stall_tol, seed = seed, verbose = verbose)
+    })
+    pre_ll <- vapply(pre_fits, function(f) as.numeric(stats::logLik(f)), 0)
+    pre_fit <- pre_fits[[which.max(pre_ll)]]
     theta0 <- pmin(pmax(pre_fit$theta, lower), upper)
   }
   if (is.null(maxit)) maxit <- if (is.null(pre_fit)) 100L else 20L
@@ -490,7 +515,10 @@ keops_gp <- function(x, y, kernel = c("gaussian", "matern12", "matern32", "mater
     optim = opt[c("convergence", "message", "counts")], trace = as.data.frame(do.call(rbind, cache$trace)),
     chol = final$chol, pivchol = final$pivchol, cg_iterations = final$iterations,
     settings = list(probes = probes, rank = rank, tol = tol, pred_tol = pred_tol, max_iter = max_iter, seed = seed),
-    pretrain = if (!is.null(pre_fit)) list(n = pretrain_n, coefficients = pre_fit$coefficients),
+    pretrain = if (!is.null(pre_fit)) {
+      list(n = pretrain_n, coefficients = pre_fit$coefficients,
+           starts = data.frame(lengthscale_factor = pretrain_starts, logLik = pre_ll))
+    },
     cache = new.env()
   ), class = "keops_gp")
 }
@@ -546,7 +574,9 @@ print.summary.keops_gp <- function(x, ...) {
               if (length(x$cg_iterations) && any(x$cg_iterations > 0)) sprintf(
                 "; CG iterations per evaluation: median %g, max %g", stats::median(x$cg_iterations),
                 max(x$cg_iterations)) else ""))
-  if (!is.null(x$pretrain)) cat(sprintf("pretrained on %d points\n", x$pretrain$n))
+  if (!is.null(x$pretrain)) {
+    cat(sprintf("pretrained on %d points (best of %d starts)\n", x$pretrain$n, max(1L, NROW(x$pretrain$starts))))
+  }
   cat(sprintf("residual standard deviation %.4g\n", x$residual_sd))
   invisible(x)
 }
