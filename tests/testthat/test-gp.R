@@ -301,6 +301,34 @@ test_that("a stalled optimisation stops and keeps the best point evaluated", {
   expect_gt(nrow(longer$trace), 4)
 })
 
+test_that("training CG stops at train_max_iter and warns when that happens at the optimum", {
+  d <- toy_data(1500, 2, seed = 23)
+  w <- capture_warnings(fit <- keops_gp(d$x, d$y, method = "iterative", rank = 2, tol = 1e-8, train_max_iter = 3,
+                                        maxit = 2))
+  expect_match(w, "did not reach tol = 1e-08 within train_max_iter = 3 at the optimum", all = FALSE)
+  expect_true(all(fit$trace$cg_iterations <= 3))
+  expect_gt(fit$settings$unconverged, 0)
+  # The prediction solve keeps max_iter (1000): it reaches pred_tol.
+  p <- predict(fit, d$x[1:3, ])
+  expect_true(all(is.finite(p)))
+})
+
+test_that("verbose = TRUE traces evaluations and long CG runs", {
+  d <- toy_data(1500, 2, seed = 23)
+  msgs <- character(0)
+  withCallingHandlers(
+    suppressWarnings(keops_gp(d$x, d$y, method = "iterative", rank = 2, tol = 1e-8, maxit = 1, verbose = TRUE),
+                     classes = "keopsr_convergence_warning"),
+    message = function(m) {
+      msgs <<- c(msgs, conditionMessage(m))
+      invokeRestart("muffleMessage")
+    }
+  )
+  expect_match(msgs, "^eval   1  -logLik .*CG [0-9]+ iterations, residual .*, preconditioner rank 2 ", all = FALSE)
+  # A rank-2 preconditioner leaves CG tens of iterations to 1e-8.
+  expect_match(msgs, "^  CG iteration 10, largest relative residual ", all = FALSE)
+})
+
 test_that("pretraining on a subset starts the full fit from the subset's optimum", {
   d <- toy_data(1500, 2, seed = 22)
   fit <- keops_gp(d$x, d$y, method = "iterative", pretrain = TRUE, pretrain_n = 400)
