@@ -290,6 +290,17 @@ gp_control_variate <- function(st, p, pc, pre, V) {
 #' full fit started there ended at a log-likelihood of -252 where the
 #' default start reaches +60.
 #'
+#' **Cost at large n** (2 Intel Xeon cores, float64, D = 3,
+#' `bench/RESULTS-gp.md` and `bench/RESULTS-gp-flights.md`): an evaluation
+#' takes about 1 s at n = 1e4, 6 s at 3e4 and 40-60 s at 1e5 while the
+#' preconditioner meets `precond_tol` within `rank` (CG then needs 1-2
+#' iterations at `tol = 0.01`); about half of it is the gradient's kernel
+#' reduction. Where the length scales are short against the spacing of the
+#' data, the preconditioner stops at `rank` without meeting its tolerance,
+#' and CG needs more iterations (7 at 1e5, 150 s per evaluation): a larger
+#' `rank` then helps, at O(n rank^2) per evaluation. Pretraining moves
+#' most evaluations to the subset.
+#'
 #' **Stopping**: the probes are fixed, but the preconditioner's pivots and
 #' rank change with the hyperparameters, so the estimated objective jumps
 #' by about its standard error between nearby points, and near the optimum
