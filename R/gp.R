@@ -281,10 +281,12 @@ gp_control_variate <- function(st, p, pc, pre, V) {
 #' full fit starts from the subset fit of highest likelihood (`maxit` then
 #' defaults to 20 instead of 100). It saves evaluations on all the data,
 #' which cost the most. The several starts are there because the
-#' likelihood has several local optima: on 10,000 flights (the
+#' likelihood has several local optima: on a subset of 10,000 flights (the
 #' `GP_DATA=flights` data of `bench/gp.R`) the three starts end at
-#' log-likelihoods of 7198, 7501 and 7411, with length scales of the
-#' distance of 2.1, 0.13 and 0.40. A small subset can still prefer another
+#' log-likelihoods of 7198, 7411 and 7411, with length scales of the
+#' distance of 2.2, 0.39 and 0.40, and a start only slightly different
+#' from the second (length scales 0.3 times the subset's own standard
+#' deviations) reached 7501 at 0.13. A small subset can still prefer another
 #' basin than all the data: on 20,000 diamonds a 2000-point subset fitted
 #' from the default start alone preferred length scales 7x longer, and the
 #' full fit started there ended at a log-likelihood of -252 where the
