@@ -222,8 +222,9 @@ mbcg <- function(matvec, B, minv, tol, max_iter, X0 = NULL, on_iteration = NULL)
   r <- ncol(B)
   X <- if (is.null(X0)) matrix(0, n, r) else X0
   R <- B
-  # Only the warm-started columns need a product (0 stays 0).
-  warm <- if (is.null(X0)) integer(0) else which(colSums(X0 != 0) > 0)
+  # Only the warm-started columns need a product (0 stays 0); a column is
+  # cold only when all its entries are exact zeros (NaN counts as warm).
+  warm <- if (is.null(X0)) integer(0) else which(colSums(is.na(X0) | X0 != 0) > 0)
   if (length(warm)) R[, warm] <- B[, warm] - matvec(X0[, warm, drop = FALSE])
   bnorm <- sqrt(colSums(B^2))
   Z <- minv(R)

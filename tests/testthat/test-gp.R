@@ -152,6 +152,11 @@ test_that("a warm-started mbcg() multiplies only its warm-started columns first"
   expect_close(res$x, solve(A, B), 1e-8)
   # The warm-started column converges in fewer iterations than the others.
   expect_lt(res$steps[2], min(res$steps[c(1, 3)]))
+  # A NaN start is a warm start: its column is multiplied (and its NaN
+  # reaches the residuals) rather than taken for a zero column.
+  widths <- integer(0)
+  try(mbcg(matvec, B, identity, 1e-10, 5L, X0 = cbind(0, x0, NaN)), silent = TRUE)
+  expect_equal(widths[1], 2L)
 })
 
 test_that("keops_mbcg() tridiagonals give b'A^-1 b and its solutions match", {

@@ -58,8 +58,7 @@ unsafe fn exp_loop_f32(xs: &[f32], out: &mut [f32]) {
 
 // Arguments spread far below the fast path's bound (Gaussian kernels of
 // distant points): `KEOPSR_EXP_SPREAD=1`.
-#[allow(dead_code)]
-pub fn spread_main() {
+fn spread_main() {
     let n = 256;
     let cases: [(&str, Box<dyn Fn(usize) -> f64>); 3] = [
         ("[-2.56, 0]", Box::new(|i| -(i as f64) * 0.01)),

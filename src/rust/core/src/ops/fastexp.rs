@@ -396,10 +396,8 @@ mod tests {
             .chain([-746.0, -745.9, -745.13, -708.4, -700.0, 709.78, 709.79, 710.0, 710.1, f64::MIN, f64::MAX])
             .collect();
         let xs32: Vec<f32> = xs.iter().map(|&x| (x / 8.0) as f32).chain([-104.0, -103.9, -87.3, 88.7, 88.8, 89.0, 89.1]).collect();
-        for (&x, &x32) in xs.iter().zip(&xs32) {
-            check64("exp_f64", x, exp_f64(x));
-            check32("exp_f32", x32, exp_f32(x32));
-        }
+        xs.iter().for_each(|&x| check64("exp_f64", x, exp_f64(x)));
+        xs32.iter().for_each(|&x| check32("exp_f32", x, exp_f32(x)));
         #[cfg(target_arch = "x86_64")]
         for (name, map64, map32) in vector_builds() {
             let (mut out, mut out32) = (vec![0.0; xs.len()], vec![0.0f32; xs32.len()]);
