@@ -375,6 +375,13 @@ keops_mbcg <- function(K, B, alpha, precond = c("auto", "none", "jacobi", "pivch
   rhs <- rhs_matrix(B, call)
   check_solver_numbers(alpha, tol, max_iter, call)
   if (nrow(rhs$b) != n) keopsr_abort("input", sprintf("B must have %d rows (one per point)", n), call)
+  if (!is.null(x0)) {
+    if (!is.numeric(x0) || length(x0) != length(rhs$b) || NROW(x0) != n || any(!is.finite(x0))) {
+      keopsr_abort("input", sprintf("x0 must be a finite numeric %d x %d matrix (one row per point, one column per column of B)",
+                                    n, ncol(rhs$b)), call)
+    }
+    x0 <- matrix(as.double(x0), n, ncol(rhs$b))
+  }
   precond <- match_precond(precond, call)
   if (precond == "auto") precond <- auto_precond(K, alpha, n)
   pre <- make_preconditioner(K, alpha, precond, rank, call)

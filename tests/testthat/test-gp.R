@@ -159,6 +159,19 @@ test_that("a warm-started mbcg() multiplies only its warm-started columns first"
   expect_equal(widths[1], 2L)
 })
 
+test_that("keops_mbcg() rejects a starting guess that is not finite or of the wrong shape", {
+  x <- matrix(runif(200), 100, 2)
+  K <- exp(-sqdist(Vi(x), Vj(x)))
+  b <- rnorm(100)
+  for (x0 in list(matrix(NaN, 100, 1), matrix(0, 99, 1), matrix(0, 100, 2), "a")) {
+    expect_error(keops_mbcg(K, b, alpha = 0.1, x0 = x0), "x0 must be a finite numeric 100 x 1 matrix",
+                 class = "keopsr_input_error")
+  }
+  # A vector of the right length is a one-column start.
+  a <- keops_mbcg(K, b, alpha = 0.1, tol = 1e-10)$x
+  expect_close(keops_mbcg(K, b, alpha = 0.1, tol = 1e-10, x0 = a[, 1])$x, a, 1e-8)
+})
+
 test_that("keops_mbcg() tridiagonals give b'A^-1 b and its solutions match", {
   set.seed(5)
   x <- matrix(runif(400), 200, 2)
