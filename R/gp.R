@@ -49,26 +49,36 @@ gp_dense_h <- function(kernel, R) {
   )
 }
 
+# Squared distances between the rows of a and b, by differences (exact at
+# coincident points, where Matern 1/2 is not smooth).
 scaled_sqdist <- function(a, b) {
-  d <- outer(rowSums(a^2), rowSums(b^2), "+") - 2 * tcrossprod(a, b)
-  pmax(d, 0)
+  d <- 0
+  for (c in seq_len(ncol(a))) d <- d + (a[, c] - rep(b[, c], each = nrow(a)))^2
+  matrix(d, nrow(a), nrow(b))
 }
 
 # Hyperparameters from the optimisation vector theta = (log lengthscale(s),
-# log variance, log noise[, mean]).
+# log variance, log noise); a constant mean is profiled out by
+# gp_objective().
 gp_unpack <- function(theta, st) {
   nl <- st$n_ell
-  list(
-    ell = exp(theta[seq_len(nl)]), s2 = exp(theta[nl + 1]), noise = exp(theta[nl + 2]),
-    mean = if (st$mean == "constant") theta[nl + 3] else 0
-  )
+  list(ell = exp(theta[seq_len(nl)]), s2 = exp(theta[nl + 1]), noise = exp(theta[nl + 2]), mean = 0)
+}
+
+# The profiled constant mean: m = 1'A^-1 y / 1'A^-1 1 (its generalised
+# least-squares estimate, where dL/dm = -1'A^-1 (y - m) = 0) from the
+# solutions a_y = A^-1 y and a_1 = A^-1 1; then alpha = a_y - m a_1.
+gp_profiled_mean <- function(a_y, a_1) {
+  m <- sum(a_y) / sum(a_1)
+  list(mean = m, alpha = a_y - m * a_1)
 }
 
 # Negative log marginal likelihood
-#   L = 1/2 r'A^-1 r + 1/2 log det A + n/2 log 2 pi,  A = K + noise I, r = y - m,
+#   L = 1/2 r'A^-1 r + 1/2 log det A + n/2 log 2 pi,  A = K + noise I, r = y - m
+# (m the profiled mean, gp_profiled_mean(), or 0),
 # and its gradient dL/dtheta = 1/2 sum_ij M_ij dA_ij / dtheta with
 # M = A^-1 - alpha alpha' (alpha = A^-1 r). Iterative path: one mBCG over
-# [r, Z] with probes Z ~ N(0, P) (P the pivoted-Cholesky preconditioner;
+# [y, 1, Z] ([y, Z] for a zero mean) with probes Z ~ N(0, P) (P the pivoted-Cholesky preconditioner;
 # fixed standard normals within a fit), log det A = log det P + SLQ, and
 # A^-1 in M replaced by the estimator (1/t) sum_t (A^-1 z_t)(P^-1 z_t)',
 # unbiased since E[z z'] = P; the kernel-parameter part of the gradient is
@@ -78,14 +88,23 @@ gp_unpack <- function(theta, st) {
 gp_objective <- function(theta, st, tol = st$tol, x0 = NULL) {
   p <- gp_unpack(theta, st)
   n <- nrow(st$x)
-  r <- st$y - p$mean
+  # A constant mean is profiled out: the solves take y and 1.
+  profiled <- st$mean == "constant"
+  rhs <- if (profiled) cbind(st$y, 1) else cbind(st$y)
   xs <- sweep(st$x, 2, rep_len(p$ell, ncol(st$x)), "/")
   if (st$dense) {
     R2 <- scaled_sqdist(xs, xs)
     R <- sqrt(R2)
     Kd <- p$s2 * gp_dense_k(st$kernel, R)
     C <- chol(Kd + diag(p$noise, n))
-    alpha <- backsolve(C, backsolve(C, r, transpose = TRUE))
+    sol <- backsolve(C, backsolve(C, rhs, transpose = TRUE))
+    if (profiled) {
+      pm <- gp_profiled_mean(sol[, 1], sol[, 2])
+      p$mean <- pm$mean
+      alpha <- pm$alpha
+    } else {
+      alpha <- sol[, 1]
+    }
     M <- chol2inv(C) - tcrossprod(alpha)
     H <- p$s2 * gp_dense_h(st$kernel, R) * M
     g_ell <- if (st$n_ell == 1) 0.5 * sum(H * R2) else {
@@ -97,26 +116,44 @@ gp_objective <- function(theta, st, tol = st$tol, x0 = NULL) {
     info <- list(se = 0, iterations = 0L, residual = 0, converged = TRUE, chol = C)
   } else {
     k <- gp_kernel(st$kernel, st$x, st$x, 1 / p$ell, p$s2)
-    # The kernel's columns in dense R: 100 reductions against one point
-    # each would cost more in per-row overhead than these n-vectors.
-    column <- function(j) {
-      r2 <- 0
-      for (c in seq_len(ncol(xs))) r2 <- r2 + (xs[, c] - xs[j, c])^2
-      p$s2 * gp_dense_k(st$kernel, sqrt(r2))
+    ptol <- st$precond_tol * p$noise / p$s2
+    pc <- if (!identical(st$pivoting, "random")) {
+      # One column in dense R: a reduction against one point would cost
+      # more in per-row overhead than these n-vectors.
+      column <- function(j) {
+        r2 <- 0
+        for (c in seq_len(ncol(xs))) r2 <- r2 + (xs[, c] - xs[j, c])^2
+        p$s2 * gp_dense_k(st$kernel, sqrt(r2))
+      }
+      pivoted_cholesky(column, rep(p$s2, n), st$rank, ptol)
+    } else {
+      # A block of columns: one reduction against the identity (exact: the
+      # other terms are zeros). The same random numbers at every
+      # evaluation: the pivots move with the hyperparameters only.
+      columns <- function(S) {
+        keops_linop(gp_kernel(st$kernel, st$x, st$x[S, , drop = FALSE], 1 / p$ell, p$s2)$K)(diag(length(S)))
+      }
+      with_seed(st$seed, random_pivoted_cholesky(columns, rep(p$s2, n), st$rank, ptol))
     }
-    pc <- pivoted_cholesky(column, rep(p$s2, n), st$rank, tol = st$precond_tol * p$noise / p$s2)
     pre <- woodbury(pc$L, p$noise)
     t <- ncol(st$E2)
     Z <- pre$sample(st$E1[seq_len(ncol(pc$L)), , drop = FALSE], st$E2)
     progress <- if (isTRUE(st$verbose)) function(iter, rel) {
       if (iter %% 10 == 0) message(sprintf("  CG iteration %d, largest relative residual %.2g", iter, max(rel)))
     }
-    res <- mbcg(kernel_matvec(k$K, p$noise), cbind(r, Z), pre$solve, tol, st$max_iter,
+    h <- ncol(rhs)
+    res <- mbcg(kernel_matvec(k$K, p$noise), cbind(rhs, Z), pre$solve, tol, st$max_iter,
                 X0 = if (!is.null(x0)) cbind(x0, matrix(0, n, t)), on_iteration = progress)
-    alpha <- res$x[, 1]
-    Y <- res$x[, -1, drop = FALSE]
+    if (profiled) {
+      pm <- gp_profiled_mean(res$x[, 1], res$x[, 2])
+      p$mean <- pm$mean
+      alpha <- pm$alpha
+    } else {
+      alpha <- res$x[, 1]
+    }
+    Y <- res$x[, -seq_len(h), drop = FALSE]
     V <- pre$solve(Z)
-    ld <- slq_logdet(res, 1 + seq_len(t), pre$logdet)
+    ld <- slq_logdet(res, h + seq_len(t), pre$logdet)
     logdet <- ld$value
     # tr(A^-1 dA) from the probes, with the Nystrom derivative D of the
     # preconditioner as control variate (gp_control_variate()): the
@@ -133,10 +170,10 @@ gp_objective <- function(theta, st, tol = st$tol, x0 = NULL) {
       converged = res$converged, pivchol = pc
     )
   }
-  value <- 0.5 * sum(r * alpha) + 0.5 * logdet + 0.5 * n * log(2 * pi)
-  # Derivatives with respect to the log-parameters (and the mean).
+  value <- 0.5 * sum((st$y - p$mean) * alpha) + 0.5 * logdet + 0.5 * n * log(2 * pi)
+  # Derivatives with respect to the log-parameters: at the profiled mean
+  # dL/dm = 0, so that they are those of the profiled likelihood.
   grad <- c(g_ell, g_s2, g_noise)
-  if (st$mean == "constant") grad <- c(grad, -sum(alpha))
   c(list(value = value, gradient = grad, alpha = alpha, par = p), info)
 }
 
@@ -208,14 +245,14 @@ gp_control_variate <- function(st, p, pc, pre, V) {
   if (m == 0) return(numeric(n_theta))
   t <- ncol(V)
   piv <- pc$pivots
-  xs <- sweep(st$x, 2, rep_len(p$ell, ncol(st$x)), "/")
-  R2 <- scaled_sqdist(xs, xs[piv, , drop = FALSE])
-  R <- sqrt(R2)
+  D <- ncol(st$x)
+  # Centred coordinates in length scales (the expansions below cancel less).
+  xs <- sweep(st$x, 2, rep_len(p$ell, D), "/")
+  u <- sweep(xs, 2, colMeans(xs))
+  P <- u[piv, , drop = FALSE]
+  R <- sqrt(scaled_sqdist(u, P))
   H <- p$s2 * gp_dense_h(st$kernel, R)
-  Bs <- if (st$n_ell == 1) list(H * R2) else {
-    lapply(seq_len(ncol(xs)), function(d) H * outer(xs[, d], xs[piv, d], "-")^2)
-  }
-  Bs[[n_theta]] <- p$s2 * gp_dense_k(st$kernel, R)
+  Kp <- p$s2 * gp_dense_k(st$kernel, R)
   # Q = L Lpp^-1 (Lpp = L[p, ], lower triangular) is never formed: with
   # P^-1 L = L (alpha I + L'L)^-1 (push-through), P^-1 Q = L G for the
   # k x k G = (alpha I + L'L)^-1 Lpp^-1, Q'P^-1 Q = Lpp^-T L'L G and
@@ -225,10 +262,28 @@ gp_control_variate <- function(st, p, pc, pre, V) {
   PQ <- dense_product(pc$L, G)
   QPQ <- dense_product(Lpp_inv, dense_product(pre$LtL, G), ta = TRUE)
   QV <- dense_product(Lpp_inv, dense_product(pc$L, V, ta = TRUE), ta = TRUE)
-  vapply(Bs, function(B) {
-    Bpp <- B[piv, , drop = FALSE]
-    trace <- 2 * sum(PQ * B) - sum(QPQ * Bpp)
-    probes <- 2 * sum(dense_product(B, V, ta = TRUE) * QV) - sum(QV * dense_product(Bpp, QV))
+  # The length-scale derivatives B_d = H * (u_d - P_d')^2 are never formed
+  # either (n x k each): with (u_d - P_d)^2 = u_d^2 - 2 u_d P_d + P_d^2,
+  # sum(PQ * B_d) and B_d'V come from W = H * PQ and one product
+  # H'[V, u_1 V, u_1^2 V, ...].
+  W <- H * PQ
+  w_row <- rowSums(W)
+  w_col <- colSums(W)
+  WP <- dense_product(W, P)
+  HX <- dense_product(H, do.call(cbind, c(list(V), lapply(seq_len(D), function(d) cbind(u[, d] * V, u[, d]^2 * V)))), ta = TRUE)
+  block <- function(b) HX[, b * t + seq_len(t), drop = FALSE]
+  per_dim <- lapply(seq_len(D), function(d) list(
+    trace = sum(u[, d]^2 * w_row) - 2 * sum(u[, d] * WP[, d]) + sum(P[, d]^2 * w_col),
+    BtV = block(2 * d) - 2 * P[, d] * block(2 * d - 1) + P[, d]^2 * block(0),
+    Bpp = H[piv, , drop = FALSE] * outer(P[, d], P[, d], "-")^2
+  ))
+  # Isotropic: one length scale for the sum over dimensions.
+  groups <- if (st$n_ell == 1) list(per_dim) else lapply(per_dim, list)
+  terms <- lapply(groups, function(g) Reduce(function(a, b) Map(`+`, a, b), g))
+  terms[[n_theta]] <- list(trace = sum(PQ * Kp), BtV = dense_product(Kp, V, ta = TRUE), Bpp = Kp[piv, , drop = FALSE])
+  vapply(terms, function(b) {
+    trace <- 2 * b$trace - sum(QPQ * b$Bpp)
+    probes <- 2 * sum(b$BtV * QV) - sum(QV * dense_product(b$Bpp, QV))
     trace - probes / t
   }, 0)
 }
@@ -244,6 +299,23 @@ gp_control_variate <- function(st, p, pc, pre, V) {
 #' \eqn{(1 + \sqrt3 r) e^{-\sqrt3 r}}{(1 + sqrt(3) r) exp(-sqrt(3) r)}, `"matern52"`
 #' \eqn{(1 + \sqrt5 r + 5r^2/3) e^{-\sqrt5 r}}{(1 + sqrt(5) r + 5 r^2 / 3) exp(-sqrt(5) r)}.
 #' The mean is a constant (estimated) or zero.
+#'
+#' **The constant mean** is profiled out of the likelihood: at every
+#' evaluation it is its generalised least-squares estimate
+#' \eqn{\hat m = 1^\top A^{-1} y / 1^\top A^{-1} 1}{m = 1'A^-1 y / 1'A^-1 1}
+#' (A = K + noise I; one more right-hand side of the same solve), where the
+#' likelihood is largest for the other hyperparameters, so that L-BFGS-B
+#' works on the kernel's log-parameters alone. The optimiser sees the
+#' negative log-likelihood per point (`fnscale = n`): its first steps are
+#' then of the size of the log-parameters, where the sum over n points
+#' sent the first line searches to the bounds (a noise at its lower bound,
+#' where CG needs hundreds of iterations). On 10,000 flights
+#' (`bench/gp.R`) the fit reached a log-likelihood of 7421 (test RMSE
+#' 0.1110) in 39.5 s, against 7141 (0.1154) in 35.9 s with the mean as a
+#' free parameter and the unscaled sum; on 10,000 diamonds the negative
+#' log-likelihood reached 143.2 in 40.0 s against 143.7 in 28.7 s (RMSE
+#' 0.2386 and 0.2387). The likelihood has local optima, and single fits
+#' compare only roughly.
 #'
 #' **Algorithm** (GPyTorch's BBMM, on keopsr reductions). For n above
 #' `dense_max_n` (default 1000) each evaluation of the negative log marginal
@@ -293,15 +365,18 @@ gp_control_variate <- function(st, p, pc, pre, V) {
 #' default start reaches +60.
 #'
 #' **Cost at large n** (2 Intel Xeon cores, float64, D = 3,
-#' `bench/RESULTS-gp.md` and `bench/RESULTS-gp-flights.md`): an evaluation
-#' takes about 1 s at n = 1e4, 6 s at 3e4 and 40-60 s at 1e5 while the
-#' preconditioner meets `precond_tol` within `rank` (CG then needs 1-2
-#' iterations at `tol = 0.01`); about half of it is the gradient's kernel
-#' reduction. Where the length scales are short against the spacing of the
-#' data, the preconditioner stops at `rank` without meeting its tolerance,
-#' and CG needs more iterations (7 at 1e5, 150 s per evaluation): a larger
-#' `rank` then helps, at O(n rank^2) per evaluation. Pretraining moves
-#' most evaluations to the subset.
+#' `bench/RESULTS-gp.md`, `bench/RESULTS-gp-flights.md` and
+#' `bench/RESULTS-gp-pivoting.md`): an evaluation takes about 1 s at n =
+#' 1e4, 6 s at 3e4 and 40-60 s at 1e5 while the preconditioner meets
+#' `precond_tol` within `rank` (CG then needs 1-2 iterations at `tol =
+#' 0.01`); about half of it is the gradient's kernel reduction. Where the
+#' length scales are short against the spacing of the data, the
+#' preconditioner stops at `rank` without meeting its tolerance, and CG
+#' needs more iterations: on 100,000 flights at length scales (0.062, 1.13,
+#' 8.2), 16 iterations and about 9 min at rank 400; with `pivoting =
+#' "random"` and `rank = 1200` the tolerance is met at rank 870, CG needs 1
+#' iteration and the evaluation 152 s. Pretraining moves most evaluations to
+#' the subset.
 #'
 #' **Stopping**: the probes are fixed, but the preconditioner's pivots and
 #' rank change with the hyperparameters, so the estimated objective jumps
@@ -328,10 +403,12 @@ gp_control_variate <- function(st, p, pc, pre, V) {
 #' @param y the responses, one per row of x.
 #' @param kernel `"gaussian"`, `"matern12"`, `"matern32"` or `"matern52"`.
 #' @param ard one length scale per input column (`TRUE`) or one for all.
-#' @param mean `"constant"` (estimated) or `"zero"`.
-#' @param init named initial values (`lengthscale`, `variance`, `noise`,
-#'   `mean`; default: the standard deviations of the columns of x (their
-#'   mean without ARD), var(y) / 2, var(y) / 10 and mean(y)).
+#' @param mean `"constant"` (estimated: profiled out of the likelihood,
+#'   see Details) or `"zero"`.
+#' @param init named initial values (`lengthscale`, `variance`, `noise`;
+#'   default: the standard deviations of the columns of x (their mean
+#'   without ARD), var(y) / 2 and var(y) / 10). A constant mean needs none
+#'   (a `mean` entry is ignored).
 #' @param noise_min the smallest noise variance (default `1e-4 * var(y)`;
 #'   smaller noise makes CG slow).
 #' @param probes number of probe vectors of the log-determinant and trace
@@ -368,6 +445,16 @@ gp_control_variate <- function(st, p, pc, pre, V) {
 #'   evaluated, after `stall` evaluations in a row that do not lower the
 #'   best negative log likelihood by more than `stall_tol` times its
 #'   standard error (see Details).
+#' @param pivoting the preconditioner's pivots: `"greedy"` (default) or
+#'   `"random"` (randomly pivoted Cholesky in blocks, [keops_pivchol()]).
+#'   Random pivots cost less at large n (100,000 flights: 3.8-6.6 s against
+#'   13.7-15.5 s for the greedy factor where the tolerance is met, at rank
+#'   316 against 345; 9.4-9.9 against 49-53 s at rank 800), but they change
+#'   with the hyperparameters more often (at 11 against 5 of 20 steps of
+#'   0.001 in the log length scale), so that the estimated objective is
+#'   rougher. On 10,000 flights and diamonds the fits took 21 and 23 s
+#'   against 40 and 38 s, and stopped at a log-likelihood 88 lower and 0.6
+#'   higher than the greedy fits (`bench/RESULTS-gp-pivoting.md`).
 #' @param seed seed of the probe vectors (and of the pretraining subset); R's
 #'   random stream is left as it was.
 #' @param verbose print a trace of the optimisation.
@@ -389,12 +476,13 @@ keops_gp <- function(x, y, kernel = c("gaussian", "matern12", "matern32", "mater
                      mean = c("constant", "zero"), init = NULL, noise_min = NULL, probes = 10L,
                      rank = 400L, precond_tol = 1e-3, tol = 0.01, pred_tol = 1e-6, max_iter = 1000L, train_max_iter = 100L, maxit = NULL,
                      method = c("auto", "dense", "iterative"), dense_max_n = 1000L, pretrain = FALSE,
-                     pretrain_n = 2000L, pretrain_starts = c(1, 0.3, 0.1), stall = 8L, stall_tol = 0.1, seed = 1L, verbose = FALSE) {
+                     pretrain_n = 2000L, pretrain_starts = c(1, 0.3, 0.1), stall = 8L, stall_tol = 0.1, pivoting = c("greedy", "random"), seed = 1L, verbose = FALSE) {
   call <- match.call()
   acall <- sys.call()
   kernel <- match.arg(kernel)
   mean <- match.arg(mean)
   method <- match.arg(method)
+  pivoting <- match.arg(pivoting)
   if (is.data.frame(x)) x <- as.matrix(x)
   if (!is.numeric(x) || is.object(x)) keopsr_abort("input", "x must be a numeric matrix or vector", acall)
   x <- as.matrix(x)
@@ -411,19 +499,19 @@ keops_gp <- function(x, y, kernel = c("gaussian", "matern12", "matern32", "mater
   if (!(vy > 0)) keopsr_abort("input", "y must not be constant", acall)
   sds <- apply(x, 2, stats::sd)
   sds[!(sds > 0)] <- 1
-  defaults <- list(lengthscale = if (ard) sds else mean(sds), variance = vy / 2, noise = vy / 10, mean = mean(y))
+  defaults <- list(lengthscale = if (ard) sds else mean(sds), variance = vy / 2, noise = vy / 10)
   for (nm in names(init)) defaults[[nm]] <- init[[nm]]
   if (is.null(noise_min)) noise_min <- 1e-4 * vy
   n_ell <- if (ard) ncol(x) else 1L
-  theta0 <- c(log(rep_len(defaults$lengthscale, n_ell)), log(defaults$variance), log(max(defaults$noise, 2 * noise_min)),
-              if (mean == "constant") defaults$mean)
+  # L-BFGS-B works on the kernel's log-parameters; a constant mean is
+  # profiled out (its GLS estimate at every evaluation).
+  theta0 <- c(log(rep_len(defaults$lengthscale, n_ell)), log(defaults$variance), log(max(defaults$noise, 2 * noise_min)))
   span <- pmax(apply(x, 2, function(v) diff(range(v))), 1e-8)
-  lower <- c(log(rep_len(if (ard) span else mean(span), n_ell) * 1e-4), log(vy * 1e-6), log(noise_min),
-             if (mean == "constant") -Inf)
-  upper <- c(log(rep_len(if (ard) span else mean(span), n_ell) * 1e4), log(vy * 1e6), log(vy * 10),
-             if (mean == "constant") Inf)
+  lower <- c(log(rep_len(if (ard) span else mean(span), n_ell) * 1e-4), log(vy * 1e-6), log(noise_min))
+  upper <- c(log(rep_len(if (ard) span else mean(span), n_ell) * 1e4), log(vy * 1e6), log(vy * 10))
   st <- list(x = x, y = y, kernel = kernel, mean = mean, n_ell = n_ell, dense = dense, rank = as.integer(rank),
-             precond_tol = precond_tol, tol = tol, max_iter = as.integer(train_max_iter), verbose = verbose)
+             precond_tol = precond_tol, tol = tol, max_iter = as.integer(train_max_iter), verbose = verbose, seed = seed,
+             pivoting = pivoting)
   rng <- with_seed(seed, list(
     E1 = matrix(stats::rnorm(min(rank, n) * probes), min(rank, n), probes),
     E2 = matrix(stats::rnorm(n * probes), n, probes), subset = sample.int(n, min(n, pretrain_n))
@@ -440,7 +528,7 @@ keops_gp <- function(x, y, kernel = c("gaussian", "matern12", "matern32", "mater
                init = utils::modifyList(defaults, list(lengthscale = defaults$lengthscale * f)), noise_min = noise_min,
                probes = probes, rank = rank, precond_tol = precond_tol, tol = tol, pred_tol = pred_tol,
                max_iter = max_iter, train_max_iter = train_max_iter, method = "auto", dense_max_n = dense_max_n, pretrain = FALSE, stall = stall,
-               stall_tol = stall_tol, seed = seed, verbose = verbose)
+               stall_tol = stall_tol, pivoting = pivoting, seed = seed, verbose = verbose)
     })
     pre_ll <- vapply(pre_fits, function(f) as.numeric(stats::logLik(f)), 0)
     pre_fit <- pre_fits[[which.max(pre_ll)]]
@@ -488,7 +576,7 @@ keops_gp <- function(x, y, kernel = c("gaussian", "matern12", "matern32", "mater
   }
   opt <- tryCatch(
     stats::optim(theta0, function(th) evaluate(th)$value, function(th) evaluate(th)$gradient,
-                 method = "L-BFGS-B", lower = lower, upper = upper, control = list(maxit = maxit)),
+                 method = "L-BFGS-B", lower = lower, upper = upper, control = list(maxit = maxit, fnscale = n)),
     keopsr_gp_stall = function(e) list(
       par = cache$best$theta, value = cache$best$r$value, convergence = 0L,
       message = sprintf("STALLED: %d evaluations without a decrease larger than %g standard errors", stall, stall_tol),
@@ -540,11 +628,12 @@ keops_gp <- function(x, y, kernel = c("gaussian", "matern12", "matern32", "mater
   structure(list(
     call = call, x = x, y = y, kernel = kernel, ard = ard, mean_type = mean, n = n,
     method = if (dense) "dense" else "iterative", coefficients = gp_named(final$par, st), theta = opt$par,
-    alpha = final$alpha, loglik = -final$value, loglik_se = final$se, df = length(opt$par),
+    alpha = final$alpha, loglik = -final$value, loglik_se = final$se, df = length(opt$par) + (mean == "constant"),
     optim = opt[c("convergence", "message", "counts")], trace = as.data.frame(do.call(rbind, cache$trace)),
     chol = final$chol, pivchol = final$pivchol, cg_iterations = final$iterations,
     settings = list(probes = probes, rank = rank, tol = tol, pred_tol = pred_tol, max_iter = max_iter,
-                    train_max_iter = train_max_iter, unconverged = cache$unconverged, seed = seed),
+                    train_max_iter = train_max_iter, unconverged = cache$unconverged, seed = seed,
+                    pivoting = pivoting),
     pretrain = if (!is.null(pre_fit)) {
       list(n = pretrain_n, coefficients = pre_fit$coefficients,
            starts = data.frame(lengthscale_factor = pretrain_starts, logLik = pre_ll))

