@@ -186,6 +186,12 @@ pivoted_cholesky <- function(column, d, rank, tol) {
     d[p] <- 0
     pivots <- c(pivots, p)
   }
+  new_pivchol(L, m, pivots, total, d)
+}
+
+# The first m columns of L, the pivots, the trace of K and the residual
+# diagonal d as a keops_pivchol object.
+new_pivchol <- function(L, m, pivots, total, d) {
   structure(
     list(L = L[, seq_len(m), drop = FALSE], pivots = pivots, trace = total, residual_trace = sum(d)),
     class = "keops_pivchol"
@@ -198,8 +204,8 @@ pivoted_cholesky <- function(column, d, rank, tol) {
 # and keeps each with probability (its residual given the pivots kept
 # before it) / d, which corrects the draw for the pivots kept within the
 # block (blocks of 1: the sequential algorithm's distribution). The kept
-# columns then come from one n x m by m x b product
-# and a b x b triangular factor: compute-bound work, where the greedy loop's
+# columns then come from one n x m by m x b product and a b x b triangular
+# factor: compute-bound work, where the greedy loop's
 # n x m products by one vector are bound by memory bandwidth (at n = 1e5,
 # rank 400, 7.6 of its 10.6 s). `columns(S)` returns K[, S]; the random
 # numbers come from R's generator.
@@ -264,10 +270,7 @@ random_pivoted_cholesky <- function(columns, d, rank, tol, block = 64L) {
     d[S[kept]] <- 0
     pivots <- c(pivots, S[kept])
   }
-  structure(
-    list(L = L[, seq_len(m), drop = FALSE], pivots = pivots, trace = total, residual_trace = sum(d)),
-    class = "keops_pivchol"
-  )
+  new_pivchol(L, m, pivots, total, d)
 }
 
 #' @export
