@@ -682,7 +682,8 @@ print.summary.keops_gp <- function(x, ...) {
   print(x$call)
   cat(sprintf("\n%s kernel, %d points, %s\n\nHyperparameters:\n", x$kernel, x$n,
               if (x$method == "dense") "dense Cholesky (exact)" else sprintf(
-                "iterative (pivoted Cholesky rank %d, %d probes, CG tol %g)", x$settings$rank, x$settings$probes,
+                "iterative (%s pivoted Cholesky rank %d, %d probes, CG tol %g)",
+                if (is.null(x$settings$pivoting)) "greedy" else x$settings$pivoting, x$settings$rank, x$settings$probes,
                 x$settings$tol)))
   print(signif(x$coefficients, 5))
   ll <- x$loglik

@@ -384,6 +384,9 @@ test_that("keops_gp() matches a dense fit of the same likelihood by the same opt
                     pivoting = if (method == "random pivots") "random" else "greedy",
                     init = list(lengthscale = 0.3, variance = 1, noise = 0.1, mean = 0))
     expect_identical(fit$settings$pivoting, if (method == "random pivots") "random" else "greedy")
+    if (method != "dense") {
+      expect_output(print(summary(fit)), paste0("iterative \\(", fit$settings$pivoting, " pivoted Cholesky rank 400"))
+    }
     expect_s3_class(fit, "keops_gp")
     cf <- coef(fit)
     expect_named(cf, c("lengthscale", "variance", "noise", "mean"))
