@@ -101,11 +101,13 @@ check_square_kernel <- function(K, call) {
 #' Tropp and Webber (2024), which corrects each candidate's probability for
 #' the pivots kept before it in its block. Its dense work is matrix
 #' products of n x k by k x `block`, where the greedy loop's products by
-#' one vector are bound by memory bandwidth: at n = 1e5 and rank 300-400 it
-#' takes 4.5-5 s where the greedy loop takes 12 s (keops_gp()'s
-#' preconditioner, which uses it). Its residual trace at a given rank is
-#' comparable to the greedy one's (within 10% on the tests' and benchmarks'
-#' data). It uses R's random number generator: set a seed to repeat it.
+#' one vector are bound by memory bandwidth: as `keops_gp(pivoting =
+#' "random")`'s preconditioner on 100,000 flights it takes 3.8-6.6 s where
+#' the greedy loop takes 13.7-15.5 s, and at rank 800 9.4-9.9 s against
+#' 49-53 s, with a residual trace 17-25% lower at ranks 400 and 800 (and
+#' the tolerance met at rank 316 against 345;
+#' `bench/RESULTS-gp-pivoting.md`). It uses R's random number generator:
+#' set a seed to repeat it.
 #'
 #' Used through Woodbury's identity as the preconditioner
 #' \eqn{P = L L^\top + \alpha I}{P = L L' + alpha I} of `solve(K, b, alpha,

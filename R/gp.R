@@ -65,17 +65,19 @@ gp_unpack <- function(theta, st) {
   list(ell = exp(theta[seq_len(nl)]), s2 = exp(theta[nl + 1]), noise = exp(theta[nl + 2]), mean = 0)
 }
 
-# The profiled constant mean: m = 1'A^-1 y / 1'A^-1 1 (its generalised
-# least-squares estimate, where dL/dm = -1'A^-1 (y - m) = 0) from the
-# solutions a_y = A^-1 y and a_1 = A^-1 1; then alpha = a_y - m a_1.
-gp_profiled_mean <- function(a_y, a_1) {
-  m <- sum(a_y) / sum(a_1)
-  list(mean = m, alpha = a_y - m * a_1)
+# The mean and alpha = A^-1 (y - m) from the solutions X of A X = [y, 1]
+# (a constant mean, profiled: m = 1'A^-1 y / 1'A^-1 1, its generalised
+# least-squares estimate, where dL/dm = -1'A^-1 (y - m) = 0) or of
+# A X = y (a zero mean).
+gp_mean_weights <- function(X) {
+  if (ncol(X) == 1) return(list(mean = 0, alpha = X[, 1]))
+  m <- sum(X[, 1]) / sum(X[, 2])
+  list(mean = m, alpha = X[, 1] - m * X[, 2])
 }
 
 # Negative log marginal likelihood
 #   L = 1/2 r'A^-1 r + 1/2 log det A + n/2 log 2 pi,  A = K + noise I, r = y - m
-# (m the profiled mean, gp_profiled_mean(), or 0),
+# (m the profiled mean, gp_mean_weights(), or 0),
 # and its gradient dL/dtheta = 1/2 sum_ij M_ij dA_ij / dtheta with
 # M = A^-1 - alpha alpha' (alpha = A^-1 r). Iterative path: one mBCG over
 # [y, 1, Z] ([y, Z] for a zero mean) with probes Z ~ N(0, P) (P the pivoted-Cholesky preconditioner;
@@ -89,22 +91,16 @@ gp_objective <- function(theta, st, tol = st$tol, x0 = NULL) {
   p <- gp_unpack(theta, st)
   n <- nrow(st$x)
   # A constant mean is profiled out: the solves take y and 1.
-  profiled <- st$mean == "constant"
-  rhs <- if (profiled) cbind(st$y, 1) else cbind(st$y)
+  rhs <- if (st$mean == "constant") cbind(st$y, 1) else cbind(st$y)
   xs <- sweep(st$x, 2, rep_len(p$ell, ncol(st$x)), "/")
   if (st$dense) {
     R2 <- scaled_sqdist(xs, xs)
     R <- sqrt(R2)
     Kd <- p$s2 * gp_dense_k(st$kernel, R)
     C <- chol(Kd + diag(p$noise, n))
-    sol <- backsolve(C, backsolve(C, rhs, transpose = TRUE))
-    if (profiled) {
-      pm <- gp_profiled_mean(sol[, 1], sol[, 2])
-      p$mean <- pm$mean
-      alpha <- pm$alpha
-    } else {
-      alpha <- sol[, 1]
-    }
+    mw <- gp_mean_weights(backsolve(C, backsolve(C, rhs, transpose = TRUE)))
+    p$mean <- mw$mean
+    alpha <- mw$alpha
     M <- chol2inv(C) - tcrossprod(alpha)
     H <- p$s2 * gp_dense_h(st$kernel, R) * M
     g_ell <- if (st$n_ell == 1) 0.5 * sum(H * R2) else {
@@ -120,11 +116,7 @@ gp_objective <- function(theta, st, tol = st$tol, x0 = NULL) {
     pc <- if (!identical(st$pivoting, "random")) {
       # One column in dense R: a reduction against one point would cost
       # more in per-row overhead than these n-vectors.
-      column <- function(j) {
-        r2 <- 0
-        for (c in seq_len(ncol(xs))) r2 <- r2 + (xs[, c] - xs[j, c])^2
-        p$s2 * gp_dense_k(st$kernel, sqrt(r2))
-      }
+      column <- function(j) p$s2 * gp_dense_k(st$kernel, sqrt(as.vector(scaled_sqdist(xs, xs[j, , drop = FALSE]))))
       pivoted_cholesky(column, rep(p$s2, n), st$rank, ptol)
     } else {
       # A block of columns: one reduction against the identity (exact: the
@@ -144,13 +136,9 @@ gp_objective <- function(theta, st, tol = st$tol, x0 = NULL) {
     h <- ncol(rhs)
     res <- mbcg(kernel_matvec(k$K, p$noise), cbind(rhs, Z), pre$solve, tol, st$max_iter,
                 X0 = if (!is.null(x0)) cbind(x0, matrix(0, n, t)), on_iteration = progress)
-    if (profiled) {
-      pm <- gp_profiled_mean(res$x[, 1], res$x[, 2])
-      p$mean <- pm$mean
-      alpha <- pm$alpha
-    } else {
-      alpha <- res$x[, 1]
-    }
+    mw <- gp_mean_weights(res$x[, seq_len(h), drop = FALSE])
+    p$mean <- mw$mean
+    alpha <- mw$alpha
     Y <- res$x[, -seq_len(h), drop = FALSE]
     V <- pre$solve(Z)
     ld <- slq_logdet(res, h + seq_len(t), pre$logdet)
