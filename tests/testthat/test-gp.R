@@ -337,6 +337,54 @@ test_that("the kernel part of the gradient by one GEMM reduction equals the symb
   }
 })
 
+test_that("kernel values below the normal range are set to 0 where many pairs would give them, exactly elsewhere", {
+  gp_kernel <- getFromNamespace("gp_kernel", "keopsr")
+  gp_truncate <- getFromNamespace("gp_truncate", "keopsr")
+  expanded <- getFromNamespace("gp_kernel_gradient", "keopsr")
+  autodiff <- getFromNamespace("gp_kernel_gradient_autodiff", "keopsr")
+  # A grid on [0, 60]: about 2% of the pairs have their exponent's argument
+  # a in [708, 746], where exp(-a) is subnormal, at length scales that put
+  # the largest a at 1000.
+  n <- 600
+  x <- matrix(seq(0, 60, length.out = n))
+  r_max <- c(gaussian = sqrt(2000), matern12 = 1000, matern32 = 1000 / sqrt(3), matern52 = 1000 / sqrt(5))
+  a_of_r <- list(gaussian = function(r) r^2 / 2, matern12 = identity, matern32 = function(r) sqrt(3) * r,
+                 matern52 = function(r) sqrt(5) * r)
+  set.seed(4)
+  eta <- matrix(rnorm(n * 3), n)
+  W <- matrix(rnorm(n * 3), n)
+  for (kernel in names(r_max)) {
+    ell <- 60 / r_max[[kernel]]
+    s2 <- 1.3
+    expect_true(gp_truncate(kernel, x / ell, x / ell), label = kernel)
+    expect_false(gp_truncate(kernel, x / (3 * ell), x / (3 * ell)), label = kernel)
+    for (precision in c("float64", "float32")) {
+      old <- keops_options(precision = precision)
+      Kl <- keops_columns(gp_kernel(kernel, x, x, 1 / ell, s2)$K, seq_len(n))
+      keops_options(old)
+      Kd <- dense_gp_kernel(kernel, x, x, ell, s2)
+      a <- a_of_r[[kernel]](abs(outer(x[, 1], x[, 1], "-")) / ell)
+      cap <- if (precision == "float32") 75 else 690
+      # 0 beyond the cap, the kernel below it, and nothing subnormal.
+      tiny <- if (precision == "float32") 2^-126 else .Machine$double.xmin
+      expect_true(all(Kl[a > cap * (1 + 1e-6)] == 0), label = paste(kernel, precision))
+      keep <- a < cap * (1 - 1e-6)
+      expect_equal(Kl[keep], Kd[keep], tolerance = if (precision == "float32") 1e-5 else 1e-13)
+      expect_true(all(Kl == 0 | Kl >= tiny), label = paste(kernel, precision))
+    }
+    # Products with the dense kernel truncated at the cap, and what the
+    # truncation drops from the dense kernel's products is below 1e-280.
+    Kl <- gp_kernel(kernel, x, x, 1 / ell, s2)$K
+    Kt <- Kd * (a <= 690)
+    expect_equal(as.matrix(sum(Kl * Vj(W), index = "j")), Kt %*% W, tolerance = 1e-13)
+    expect_lt(max(abs(Kd - Kt) %*% abs(W)), 1e-280)
+    # The gradient's two ways agree on the truncated kernel.
+    st <- list(x = x, kernel = kernel, n_ell = 1L)
+    p <- list(ell = ell, s2 = s2)
+    expect_equal(expanded(st, p, eta, W), autodiff(st, p, eta, W), tolerance = 1e-10, label = kernel)
+  }
+})
+
 test_that("the trace control variate by expansions equals its direct formula", {
   cv <- getFromNamespace("gp_control_variate", "keopsr")
   woodbury <- getFromNamespace("woodbury", "keopsr")
