@@ -80,6 +80,13 @@ keopsr_default_threads <- function() .Call(wrap__keopsr_default_threads)
 #' @noRd
 keopsr_dense_product <- function(a, a_rows, a_cols, ta, b, b_rows, b_cols, tb, threads) .Call(wrap__keopsr_dense_product, a, a_rows, a_cols, ta, b, b_rows, b_cols, tb, threads)
 
+#' f(|a_i - b_j|^2) between the rows of two double matrices with `d`
+#' columns (the m x n matrix): `what` "sqdist", or "k" / "h" for the
+#' kernel named `kernel` (or its length-scale factor) scaled by `s2`
+#' (`keopsr_core::cpu::dense::pairwise`).
+#' @noRd
+keopsr_dense_pairwise <- function(what, kernel, s2, a, m, b, n, d, threads) .Call(wrap__keopsr_dense_pairwise, what, kernel, s2, a, m, b, n, d, threads)
+
 #' The operation catalogue of the formula language, as columns.
 #' @noRd
 keopsr_operation_table <- function() .Call(wrap__keopsr_operation_table)

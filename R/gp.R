@@ -22,7 +22,7 @@ gp_kernel <- function(kernel, xa, xb, g, s2) {
 }
 
 # k(r) as a function of the LazyTensor d2 = r^2 (`h = TRUE`: h(r) of
-# gp_dense_h(), the length-scale derivative's factor).
+# gp_dense("h"), the length-scale derivative's factor).
 gp_kernel_formula <- function(kernel, d2, truncate, h = FALSE) {
   e <- function(a) gp_exp_neg(a, truncate)
   switch(kernel,
@@ -63,38 +63,25 @@ gp_exp_neg <- function(a, truncate, div = 1) {
 # cost more than the assists they save. xa, xb: the points in length scales.
 gp_truncate <- function(kernel, xa, xb) {
   rows <- function(x, m) x[unique(round(seq(1, nrow(x), length.out = m))), , drop = FALSE]
-  a <- scaled_sqdist(rows(xa, 200), rows(xb, 2000))
+  a <- gp_dense("sqdist", rows(xa, 200), rows(xb, 2000))
   a <- switch(kernel, gaussian = a / 2, matern12 = sqrt(a), matern32 = sqrt(3 * a), matern52 = sqrt(5 * a))
   band <- if (identical(keops_options()$precision, "float32")) c(87, 104) else c(708, 746)
   mean(a > band[1] & a < band[2]) > 1e-4
 }
 
-# Dense versions for the small-N path: k(R) and h(R), with
-# d k / d log lengthscale_d = s2 h(R) Delta_d^2 (Delta scaled by 1 / lengthscale).
-gp_dense_k <- function(kernel, R) {
-  switch(kernel,
-    gaussian = exp(-R^2 / 2),
-    matern12 = exp(-R),
-    matern32 = (1 + sqrt(3) * R) * exp(-sqrt(3) * R),
-    matern52 = (1 + sqrt(5) * R + 5 * R^2 / 3) * exp(-sqrt(5) * R)
-  )
-}
-
-gp_dense_h <- function(kernel, R) {
-  switch(kernel,
-    gaussian = exp(-R^2 / 2),
-    matern12 = ifelse(R > 0, exp(-R) / pmax(R, .Machine$double.xmin), 0),
-    matern32 = 3 * exp(-sqrt(3) * R),
-    matern52 = (5 / 3) * (1 + sqrt(5) * R) * exp(-sqrt(5) * R)
-  )
-}
-
-# Squared distances between the rows of a and b, by differences (exact at
-# coincident points, where Matern 1/2 is not smooth).
-scaled_sqdist <- function(a, b) {
-  d <- 0
-  for (c in seq_len(ncol(a))) d <- d + (a[, c] - rep(b[, c], each = nrow(a)))^2
-  matrix(d, nrow(a), nrow(b))
+# Dense blocks for the small-N path, the greedy preconditioner's columns,
+# the control variate and dense predictions: between the rows of a and b
+# (in length scales), "sqdist" the squared distances R^2, "k" s2 k(R) and
+# "h" s2 h(R), with d k / d log lengthscale_d = h(R) Delta_d^2 (Delta
+# scaled by 1 / lengthscale). One pass in Rust on the option's threads: the
+# n x rank blocks of the control variate took 15 s of R's vector arithmetic
+# per evaluation at n = 1e5. Distances by differences, exact at coincident
+# points, where Matern 1/2 is not smooth (its h = e^-R / R is 0 there).
+gp_dense <- function(what, a, b, kernel = "", s2 = 1) {
+  storage.mode(a) <- "double"
+  storage.mode(b) <- "double"
+  check_result(keopsr_dense_pairwise(what, kernel, as.double(s2), a, nrow(a), b, nrow(b), ncol(a),
+                                     as.integer(keops_options()$threads)), sys.call())
 }
 
 # Hyperparameters from the optimisation vector theta = (log lengthscale(s),
@@ -134,15 +121,14 @@ gp_objective <- function(theta, st, tol = st$tol, x0 = NULL) {
   rhs <- if (st$mean == "constant") cbind(st$y, 1) else cbind(st$y)
   xs <- sweep(st$x, 2, rep_len(p$ell, ncol(st$x)), "/")
   if (st$dense) {
-    R2 <- scaled_sqdist(xs, xs)
-    R <- sqrt(R2)
-    Kd <- p$s2 * gp_dense_k(st$kernel, R)
+    R2 <- gp_dense("sqdist", xs, xs)
+    Kd <- gp_dense("k", xs, xs, st$kernel, p$s2)
     C <- chol(Kd + diag(p$noise, n))
     mw <- gp_mean_weights(backsolve(C, backsolve(C, rhs, transpose = TRUE)))
     p$mean <- mw$mean
     alpha <- mw$alpha
     M <- chol2inv(C) - tcrossprod(alpha)
-    H <- p$s2 * gp_dense_h(st$kernel, R) * M
+    H <- gp_dense("h", xs, xs, st$kernel, p$s2) * M
     g_ell <- if (st$n_ell == 1) 0.5 * sum(H * R2) else {
       vapply(seq_len(ncol(xs)), function(d) 0.5 * sum(H * outer(xs[, d], xs[, d], "-")^2), 0)
     }
@@ -156,7 +142,7 @@ gp_objective <- function(theta, st, tol = st$tol, x0 = NULL) {
     pc <- if (!identical(st$pivoting, "random")) {
       # One column in dense R: a reduction against one point would cost
       # more in per-row overhead than these n-vectors.
-      column <- function(j) p$s2 * gp_dense_k(st$kernel, sqrt(as.vector(scaled_sqdist(xs, xs[j, , drop = FALSE]))))
+      column <- function(j) as.vector(gp_dense("k", xs, xs[j, , drop = FALSE], st$kernel, p$s2))
       pivoted_cholesky(column, rep(p$s2, n), st$rank, ptol)
     } else {
       # A block of columns: one reduction against the identity (exact: the
@@ -209,7 +195,7 @@ gp_objective <- function(theta, st, tol = st$tol, x0 = NULL) {
 # log variance: the kernel part of the likelihood gradient, W = [alpha,
 # P^-1 Z] and eta = [-alpha / 2, A^-1 Z / (2 t)] (see gp_objective()).
 # dK_ij / dlog l_d = s2 h(R_ij) Delta_ijd^2, Delta the difference in length
-# scales (gp_dense_h()); with u the centred coordinates in length scales,
+# scales (gp_dense("h")); with u the centred coordinates in length scales,
 # Delta_ijd^2 = u_id^2 - 2 u_id u_jd + u_jd^2 and H symmetric, so that
 #   s2 sum_i [u_id^2 (eta_i . (H W)_i + w_i . (H eta)_i) - 2 u_id eta_i . (H (u_d W))_i]
 # comes from one kernel reduction against the (2 + D) r columns
@@ -270,9 +256,8 @@ gp_control_variate <- function(st, p, pc, pre, V) {
   xs <- sweep(st$x, 2, rep_len(p$ell, D), "/")
   u <- sweep(xs, 2, colMeans(xs))
   P <- u[piv, , drop = FALSE]
-  R <- sqrt(scaled_sqdist(u, P))
-  H <- p$s2 * gp_dense_h(st$kernel, R)
-  Kp <- p$s2 * gp_dense_k(st$kernel, R)
+  H <- gp_dense("h", u, P, st$kernel, p$s2)
+  Kp <- if (st$kernel == "gaussian") H else gp_dense("k", u, P, st$kernel, p$s2)
   # Q = L Lpp^-1 (Lpp = L[p, ], lower triangular) is never formed: with
   # P^-1 L = L (alpha I + L'L)^-1 (push-through), P^-1 Q = L G for the
   # k x k G = (alpha I + L'L)^-1 Lpp^-1, Q'P^-1 Q = Lpp^-T L'L G and
@@ -794,7 +779,7 @@ predict.keops_gp <- function(object, newdata = NULL, se.fit = FALSE, variance = 
     xsn <- sweep(xnew, 2, rep_len(p$ell, ncol(xnew)), "/")
     q <- numeric(m)
     for (chunk in split(seq_len(m), ceiling(seq_len(m) / 2000))) {
-      Ks <- p$s2 * gp_dense_k(object$kernel, sqrt(scaled_sqdist(xs, xsn[chunk, , drop = FALSE])))
+      Ks <- gp_dense("k", xs, xsn[chunk, , drop = FALSE], object$kernel, p$s2)
       q[chunk] <- colSums(backsolve(object$chol, Ks, transpose = TRUE)^2)
     }
   } else if (variance == "exact" || (variance == "auto" && m <= exact_max)) {

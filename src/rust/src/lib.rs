@@ -561,6 +561,29 @@ fn keopsr_dense_product(a: &[f64], a_rows: i32, a_cols: i32, ta: bool, b: &[f64]
     })
 }
 
+/// f(|a_i - b_j|^2) between the rows of two double matrices with `d`
+/// columns (the m x n matrix): `what` "sqdist", or "k" / "h" for the
+/// kernel named `kernel` (or its length-scale factor) scaled by `s2`
+/// (`keopsr_core::cpu::dense::pairwise`).
+/// @noRd
+#[extendr]
+#[allow(clippy::too_many_arguments)]
+fn keopsr_dense_pairwise(what: &str, kernel: &str, s2: f64, a: &[f64], m: i32, b: &[f64], n: i32, d: i32, threads: i32) -> Robj {
+    use keopsr_core::cpu::dense::{pairwise, PairMap, Stationary};
+    guarded(|| {
+        let extent = |v: i32| usize::try_from(v).map_err(|_| Error::Input(format!("negative dimension {v}")));
+        let map = match what {
+            "sqdist" => PairMap::SqDist,
+            "k" => PairMap::Kernel(Stationary::parse(kernel)?, s2),
+            "h" => PairMap::LengthscaleFactor(Stationary::parse(kernel)?, s2),
+            _ => return Err(Error::Input(format!("unknown pairwise map \"{what}\""))),
+        };
+        let (m, n) = (extent(m)?, extent(n)?);
+        let values = pairwise(map, a, m, b, n, extent(d)?, extent(threads)?)?;
+        Ok(convert::matrix(values.into_robj(), m, n))
+    })
+}
+
 /// Number of threads used by default (the available cores).
 /// @noRd
 #[extendr]
@@ -700,6 +723,7 @@ extendr_module! {
     fn keopsr_solve_with;
     fn keopsr_default_threads;
     fn keopsr_dense_product;
+    fn keopsr_dense_pairwise;
     fn keopsr_operation_table;
     fn keopsr_cuda_info;
     fn keopsr_set_cache_dir;
